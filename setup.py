@@ -1,0 +1,25 @@
+"""fieldsync: offline-first field data for rural volunteer service teams."""
+
+from setuptools import setup
+
+setup(
+    name="fieldsync",
+    version="0.1.0",
+    description="Offline-first field data (patrols, water sources, home visits) "
+    "synced by the CouchDB replication protocol",
+    python_requires=">=3.11",
+    packages=["schemas", "sync", "server", "field_client"],
+    install_requires=[
+        "marshmallow>=3.20,<5",
+        "click>=8.1",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "hypothesis>=6.100",
+            "requests>=2.31",
+            "ruff>=0.6",
+        ],
+    },
+    entry_points={"console_scripts": ["fieldsync=field_client.cli:main"]},
+)
