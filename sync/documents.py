@@ -1,0 +1,229 @@
+"""Checks and normal forms for what callers hand to a store.
+
+Every store runs these before touching its storage, so bad input gets one
+clear CouchDB-shaped error naming the problem and nothing already stored can
+change (PouchDB's core does the same before calling an adapter).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import BadRequest, TooLarge
+
+MAX_ID_BYTES = 512
+MAX_DEPTH = 64  # deeper JSON is an attack or a bug, never a field record
+DEFAULT_MAX_DOC_BYTES = 1024 * 1024
+DEFAULT_MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+
+# Members CouchDB gives meaning to; any other leading underscore is refused.
+SPECIAL_MEMBERS = frozenset(
+    {
+        "_id",
+        "_rev",
+        "_deleted",
+        "_attachments",
+        "_revisions",
+        "_conflicts",
+        "_deleted_conflicts",
+        "_local_seq",
+        "_revs_info",
+    }
+)
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in text)
+
+
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadRequest(f"{what} is not valid UTF-8 (unpaired surrogate at {exc.start})") from None
+
+
+def check_doc_id(doc_id: object, *, what: str = "document id") -> str:
+    """A document id: a non-empty string of at most 512 UTF-8 bytes, with no
+    '/', no control characters and no leading '_' (reserved by CouchDB)."""
+    if not isinstance(doc_id, str):
+        raise BadRequest(f"{what} must be a string, got {type(doc_id).__name__}")
+    if not doc_id:
+        raise BadRequest(f"{what} must not be empty")
+    size = len(_utf8(doc_id, what))
+    if size > MAX_ID_BYTES:
+        raise BadRequest(f"{what} is {size} bytes; the limit is {MAX_ID_BYTES} bytes")
+    if "/" in doc_id:
+        raise BadRequest(f"{what} must not contain '/': {doc_id[:80]!r}")
+    if _has_control(doc_id):
+        raise BadRequest(f"{what} must not contain control characters: {doc_id[:80]!r}")
+    if doc_id.startswith("_"):
+        raise BadRequest(f"{what} must not start with '_' (reserved): {doc_id[:80]!r}")
+    return doc_id
+
+
+def check_json_value(value: object, where: str = "document") -> None:
+    """Refuse anything that is not plain JSON: non-string keys, NaN, bytes,
+    sets, unpaired surrogates, nesting deeper than MAX_DEPTH."""
+    stack: list[tuple[object, str, int]] = [(value, where, 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BadRequest(f"{path}: JSON nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, str):
+            _utf8(item, path)
+        elif isinstance(item, bool) or item is None or isinstance(item, int):
+            continue
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise BadRequest(f"{path}: {item} is not a JSON number")
+        elif isinstance(item, Mapping):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    raise BadRequest(f"{path}: object key {key!r} is not a string")
+                _utf8(key, f"{path} key")
+                stack.append((child, f"{path}.{key}", depth + 1))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
+        else:
+            raise BadRequest(f"{path}: {type(item).__name__} is not a JSON value")
+
+
+def parse_json_bytes(raw: bytes, *, limit: int = DEFAULT_MAX_DOC_BYTES) -> object:
+    """Decode a request body: strict UTF-8, plain JSON, within `limit` bytes."""
+    if len(raw) > limit:
+        raise TooLarge(f"request body is {len(raw)} bytes; the limit is {limit} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise BadRequest(f"body: JSON nested deeper than {MAX_DEPTH} levels") from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    check_json_value(value, "body")
+    return value
+
+
+def _refuse_constant(name: str) -> None:
+    raise BadRequest(f"body is not valid JSON: {name} is not a JSON number")
+
+
+def dump_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    content_type: str
+    data: bytes
+    digest: str
+
+
+@dataclass(frozen=True)
+class AttachmentStub:
+    digest: str | None
+    revpos: int | None
+
+
+def attachment_digest(data: bytes) -> str:
+    """CouchDB's digest form: ``md5-`` and the base64 of the MD5."""
+    return "md5-" + base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+
+
+def split_document(
+    doc: object, *, max_doc_bytes: int, max_attachment_bytes: int
+) -> tuple[str, dict, str, dict[str, NewAttachment | AttachmentStub]]:
+    """Check a document and split it into (id, special members, body JSON, attachments).
+
+    The body JSON holds every non-special member; its size is what
+    `max_doc_bytes` limits (attachments are limited one by one).
+    """
+    if not isinstance(doc, Mapping):
+        raise BadRequest(f"a document must be a JSON object, got {type(doc).__name__}")
+    doc_id = check_doc_id(doc.get("_id"))
+    check_json_value(doc, f"document {doc_id[:80]!r}")
+    special = {}
+    body = {}
+    for key, value in doc.items():
+        if key.startswith("_"):
+            if key not in SPECIAL_MEMBERS:
+                raise BadRequest(f"Bad special document member: {key} in {doc_id[:80]!r}")
+            special[key] = value
+        else:
+            body[key] = value
+    if "_deleted" in special and not isinstance(special["_deleted"], bool):
+        raise BadRequest(f"_deleted must be true or false in {doc_id[:80]!r}")
+    body_json = dump_json(body)
+    size = len(body_json.encode("utf-8"))
+    if size > max_doc_bytes:
+        raise TooLarge(
+            f"document {doc_id[:80]!r} is {size} bytes; the limit is {max_doc_bytes} bytes"
+        )
+    attachments = _parse_attachments(doc_id, special.get("_attachments"), max_attachment_bytes)
+    return doc_id, special, body_json, attachments
+
+
+def _parse_attachments(
+    doc_id: str, raw: object, limit: int
+) -> dict[str, NewAttachment | AttachmentStub]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise BadRequest(f"_attachments must be an object in {doc_id[:80]!r}")
+    parsed: dict[str, NewAttachment | AttachmentStub] = {}
+    for name, meta in raw.items():
+        label = f"attachment {name[:80]!r} of {doc_id[:80]!r}"
+        if not name or name.startswith("_") or _has_control(name) or len(name.encode()) > 255:
+            raise BadRequest(
+                f"{label}: names must be 1-255 bytes, no control characters, not starting with '_'"
+            )
+        if not isinstance(meta, Mapping):
+            raise BadRequest(f"{label}: must be an object")
+        if meta.get("stub") is True:
+            digest, revpos = meta.get("digest"), meta.get("revpos")
+            if digest is not None and not isinstance(digest, str):
+                raise BadRequest(f"{label}: digest must be a string")
+            if revpos is not None and (not isinstance(revpos, int) or revpos < 1):
+                raise BadRequest(f"{label}: revpos must be a positive integer")
+            parsed[name] = AttachmentStub(digest, revpos)
+            continue
+        parsed[name] = _new_attachment(label, meta, limit)
+    return parsed
+
+
+def _new_attachment(label: str, meta: Mapping, limit: int) -> NewAttachment:
+    content_type = meta.get("content_type", "application/octet-stream")
+    if not isinstance(content_type, str) or _has_control(content_type) or len(content_type) > 255:
+        raise BadRequest(f"{label}: content_type must be a short string")
+    encoded = meta.get("data")
+    if not isinstance(encoded, str):
+        raise BadRequest(f"{label}: needs base64 'data' or 'stub': true")
+    if len(encoded) * 3 // 4 > limit + 3:
+        raise TooLarge(f"{label}: larger than the limit of {limit} bytes")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"{label}: data is not valid base64") from None
+    if len(data) > limit:
+        raise TooLarge(f"{label} is {len(data)} bytes; the limit is {limit} bytes")
+    digest = attachment_digest(data)
+    if "digest" in meta and meta["digest"] != digest:
+        raise BadRequest(
+            f"{label}: digest {str(meta['digest'])[:60]!r} does not match its data ({digest})"
+        )
+    if "length" in meta and meta["length"] != len(data):
+        raise BadRequest(
+            f"{label}: length {meta['length']!r} does not match its data ({len(data)} bytes)"
+        )
+    return NewAttachment(content_type, data, digest)

@@ -1,0 +1,209 @@
+"""Revision trees as pure functions.
+
+A document's history is a tree of revisions ``N-hash``: ``N`` is the depth,
+``hash`` names the content. We keep the tree flat, ``{rev: RevNode(parent,
+deleted)}``, which makes merging a plain union (so the result never depends on
+the order paths arrive in) while giving the same leaves, winner and conflicts
+as CouchDB's ``couch_key_tree`` and PouchDB's ``pouchdb-merge``.
+
+A stemmed node keeps the id of its dropped parent, so an old path replicated
+again re-attaches instead of resurrecting a phantom conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+from .errors import BadRequest
+
+DEFAULT_REVS_LIMIT = 1000
+
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+# Revision hashes other than 32 hex digits are opaque to CouchDB; we accept a
+# conservative alphabet so they are safe in URLs, logs and SQL alike.
+_OPAQUE_HASH = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+class RevNode(NamedTuple):
+    parent: str | None  # None only for a root that was never stemmed
+    deleted: bool
+
+
+RevTree = dict[str, RevNode]
+
+
+def parse_rev(rev: object) -> tuple[int, str]:
+    """Split ``"3-abc"`` into ``(3, "abc")``; raise BadRequest naming the fault."""
+    if not isinstance(rev, str):
+        raise BadRequest(f"Invalid rev format: expected a string like '1-abc', got {rev!r}")
+    pos_text, sep, rev_hash = rev.partition("-")
+    if not sep or not pos_text.isdigit() or pos_text.startswith("0") or len(pos_text) > 9:
+        raise BadRequest(f"Invalid rev format: {rev[:80]!r}")
+    if len(rev_hash) == 32:
+        # CouchDB stores 32-char ids as 16 bytes and prints them lowercase;
+        # anything else there would be a phantom conflict after one round trip.
+        if not _HEX32.fullmatch(rev_hash):
+            raise BadRequest(f"Invalid rev format: 32-character rev id is not hex: {rev[:80]!r}")
+        rev_hash = rev_hash.lower()
+    elif not _OPAQUE_HASH.fullmatch(rev_hash):
+        raise BadRequest(f"Invalid rev format: {rev[:80]!r}")
+    return int(pos_text), rev_hash
+
+
+def normalize_rev(rev: object) -> str:
+    pos, rev_hash = parse_rev(rev)
+    return f"{pos}-{rev_hash}"
+
+
+def rev_pos(rev: str) -> int:
+    return int(rev.partition("-")[0])
+
+
+def path_from_revisions(revisions: object) -> list[str]:
+    """Turn a ``_revisions`` member (``{"start": N, "ids": [...]}``) into revs, leaf first."""
+    if not isinstance(revisions, Mapping):
+        raise BadRequest("_revisions must be an object with 'start' and 'ids'")
+    start, ids = revisions.get("start"), revisions.get("ids")
+    if not isinstance(start, int) or isinstance(start, bool) or start < 1:
+        raise BadRequest("_revisions.start must be a positive integer")
+    if not isinstance(ids, list) or not ids or len(ids) > start:
+        raise BadRequest("_revisions.ids must be a non-empty list no longer than start")
+    return [normalize_rev(f"{start - i}-{rev_id}") for i, rev_id in enumerate(ids)]
+
+
+def revisions_of(path: list[str]) -> dict:
+    """The ``_revisions`` member for a leaf-first path."""
+    return {"start": rev_pos(path[0]), "ids": [rev.partition("-")[2] for rev in path]}
+
+
+def merge_path(tree: Mapping[str, RevNode], path: list[str], deleted: bool) -> RevTree:
+    """Return a new tree with ``path`` (leaf first, consecutive depths) merged in.
+
+    ``deleted`` is the leaf's tombstone flag. Raises BadRequest when the path
+    contradicts the tree (a known revision with another parent): history is
+    never rewritten.
+    """
+    if not path:
+        raise BadRequest("empty revision path")
+    for child, parent in zip(path, path[1:], strict=False):
+        if rev_pos(child) != rev_pos(parent) + 1:
+            raise BadRequest(f"revision path is not consecutive at {child}")
+    merged = dict(tree)
+    for index, rev in enumerate(path):
+        parent = path[index + 1] if index + 1 < len(path) else None
+        is_deleted = deleted and index == 0
+        known = merged.get(rev)
+        if known is None:
+            merged[rev] = RevNode(parent, is_deleted)
+            continue
+        if parent is not None and known.parent is not None and known.parent != parent:
+            raise BadRequest(
+                f"revision {rev} already has parent {known.parent}, not {parent}: "
+                "history cannot be rewritten"
+            )
+        # Union of what both paths know: commutative, so order never matters.
+        merged[rev] = RevNode(known.parent or parent, known.deleted or is_deleted)
+    return merged
+
+
+def leaves(tree: Mapping[str, RevNode]) -> list[str]:
+    """Revisions nobody descends from, in winning order (best first)."""
+    parents = {node.parent for node in tree.values()}
+    return sorted(
+        (rev for rev in tree if rev not in parents),
+        key=lambda rev: _winning_key(tree, rev),
+        reverse=True,
+    )
+
+
+def _winning_key(tree: Mapping[str, RevNode], rev: str) -> tuple[bool, int, str]:
+    pos, _, rev_hash = rev.partition("-")
+    return (not tree[rev].deleted, int(pos), rev_hash)
+
+
+def winning_rev(tree: Mapping[str, RevNode]) -> str:
+    """CouchDB's deterministic winner: live beats deleted, then depth, then rev id."""
+    return max((rev for rev in leaves(tree)), key=lambda rev: _winning_key(tree, rev))
+
+
+def is_deleted(tree: Mapping[str, RevNode]) -> bool:
+    return tree[winning_rev(tree)].deleted
+
+
+def conflicts(tree: Mapping[str, RevNode]) -> list[str]:
+    """Live leaves that lost to the winner (the ``_conflicts`` member)."""
+    winner = winning_rev(tree)
+    return [rev for rev in leaves(tree) if rev != winner and not tree[rev].deleted]
+
+
+def deleted_conflicts(tree: Mapping[str, RevNode]) -> list[str]:
+    """Deleted leaves other than the winner (the ``_deleted_conflicts`` member)."""
+    winner = winning_rev(tree)
+    return [rev for rev in leaves(tree) if rev != winner and tree[rev].deleted]
+
+
+def ancestry(tree: Mapping[str, RevNode], rev: str, limit: int | None = None) -> list[str]:
+    """The path from ``rev`` up to the oldest revision still held, leaf first."""
+    path = [rev]
+    node = tree[rev]
+    while node.parent is not None and node.parent in tree:
+        if limit is not None and len(path) >= limit:
+            break
+        path.append(node.parent)
+        node = tree[node.parent]
+    return path
+
+
+def stem(tree: Mapping[str, RevNode], limit: int = DEFAULT_REVS_LIMIT) -> RevTree:
+    """Keep only the ``limit`` newest revisions on every branch.
+
+    Leaves are never dropped, so stemming never changes the winner or conflicts.
+    """
+    keep: set[str] = set()
+    for leaf in leaves(tree):
+        keep.update(ancestry(tree, leaf, limit))
+    return {rev: node for rev, node in tree.items() if rev in keep}
+
+
+def missing_revs(tree: Mapping[str, RevNode], revs: Iterable[str]) -> list[str]:
+    """The revisions in ``revs`` this tree has never seen (for ``_revs_diff``)."""
+    return [rev for rev in revs if rev not in tree]
+
+
+def canonical_json(value: object) -> bytes:
+    """One byte string per JSON value: sorted keys, no spaces, UTF-8."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def new_rev(
+    parent: str | None, deleted: bool, body: Mapping, attachment_digests: Iterable[str]
+) -> str:
+    """The id of the revision an edit creates.
+
+    Deterministic: the same edit of the same parent always gets the same id, so
+    a retried save (its answer lost on a dropped link) cannot fork a conflict.
+    """
+    content = {key: value for key, value in body.items() if not key.startswith("_")}
+    digest = hashlib.md5(usedforsecurity=False)
+    digest.update(canonical_json([parent, deleted, content, sorted(attachment_digests)]))
+    pos = rev_pos(parent) + 1 if parent else 1
+    return f"{pos}-{digest.hexdigest()}"
+
+
+def tree_to_json(tree: Mapping[str, RevNode]) -> str:
+    """Compact storage form: ``{rev: [parent, deleted]}``."""
+    return json.dumps(
+        {rev: [node.parent, node.deleted] for rev, node in tree.items()}, separators=(",", ":")
+    )
+
+
+def tree_from_json(text: str) -> RevTree:
+    return {
+        rev: RevNode(parent, bool(deleted)) for rev, (parent, deleted) in json.loads(text).items()
+    }
