@@ -1,0 +1,260 @@
+"""How `SqliteStore` keeps documents: revision trees, leaf bodies, attachments.
+
+Functions here work inside a transaction the caller holds on one connection,
+so a bulk save of many documents commits or rolls back as one. Only leaf
+revisions keep a body (as CouchDB after compaction); attachment data is
+stored once per digest and dropped when no revision refers to it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+
+from . import revtree
+from .documents import AttachmentStub, NewAttachment, dump_json
+from .errors import BadRequest, Conflict, PreconditionFailed
+
+
+def load_tree(conn: sqlite3.Connection, doc_id: str) -> revtree.RevTree | None:
+    row = conn.execute("SELECT tree FROM docs WHERE doc_id = ?", (doc_id,)).fetchone()
+    return revtree.tree_from_json(row[0]) if row else None
+
+
+def build_doc(
+    conn: sqlite3.Connection,
+    doc_id: str,
+    rev: str,
+    tree: revtree.RevTree,
+    *,
+    revs: bool = False,
+    attachments: bool = False,
+    atts_since: list[str] | None = None,
+) -> dict | None:
+    """The stored revision as a CouchDB document, or None if it has no body."""
+    row = conn.execute(
+        "SELECT body, atts FROM revs WHERE doc_id = ? AND rev = ?", (doc_id, rev)
+    ).fetchone()
+    if row is None:
+        return None
+    doc = {"_id": doc_id, "_rev": rev, **json.loads(row[0])}
+    if tree[rev].deleted:
+        doc["_deleted"] = True
+    if row[1]:
+        doc["_attachments"] = attachment_members(
+            conn, json.loads(row[1]), attachments, since_pos(tree, rev, atts_since)
+        )
+    if revs:
+        doc["_revisions"] = revtree.revisions_of(revtree.ancestry(tree, rev))
+    return doc
+
+
+def since_pos(tree: revtree.RevTree, rev: str, atts_since: list[str] | None) -> int:
+    """Attachments at or below this revpos are already held by the asker."""
+    if not atts_since:
+        return 0
+    history = set(revtree.ancestry(tree, rev))
+    known = [revtree.rev_pos(r) for r in atts_since if r in history]
+    return max(known, default=0)
+
+
+def attachment_members(
+    conn: sqlite3.Connection, metas: dict, with_data: bool, since_pos: int
+) -> dict:
+    members = {}
+    for name, meta in metas.items():
+        member = dict(meta)
+        if with_data and meta["revpos"] > since_pos:
+            data = conn.execute(
+                "SELECT data FROM attachments WHERE digest = ?", (meta["digest"],)
+            ).fetchone()[0]
+            member["data"] = base64.b64encode(data).decode("ascii")
+        else:
+            member["stub"] = True
+        members[name] = member
+    return members
+
+
+def save_new_edit(
+    conn: sqlite3.Connection,
+    doc_id: str,
+    special: dict,
+    body_json: str,
+    atts: dict,
+    revs_limit: int,
+) -> str:
+    tree = load_tree(conn, doc_id) or {}
+    deleted = special.get("_deleted", False)
+    if "_rev" in special:
+        parent = revtree.normalize_rev(special["_rev"])
+        if parent not in tree:
+            raise Conflict(f"Document update conflict: {doc_id[:80]!r} has no revision {parent}")
+    elif tree and not revtree.is_deleted(tree):
+        raise Conflict(
+            f"Document update conflict: {doc_id[:80]!r} exists; give its current _rev to change it"
+        )
+    else:
+        parent = revtree.winning_rev(tree) if tree else None  # recreate on the tombstone
+    metas = resolve_attachments(
+        conn,
+        doc_id,
+        parent,
+        atts,
+        new_edits=True,
+        pos=revtree.rev_pos(parent) + 1 if parent else 1,
+    )
+    rev = revtree.new_rev(
+        parent, deleted, json.loads(body_json), sorted(m["digest"] for m in metas.values())
+    )
+    if rev in tree:
+        return rev  # the same edit again (a retry): already saved, nothing to do
+    if parent is not None and parent not in revtree.leaves(tree):
+        raise Conflict(
+            f"Document update conflict: {parent} is not a current revision of {doc_id[:80]!r}"
+        )
+    path = [rev, parent] if parent else [rev]
+    store_revision(conn, doc_id, tree, path, deleted, body_json, metas, revs_limit)
+    return rev
+
+
+def save_replicated(
+    conn: sqlite3.Connection,
+    doc_id: str,
+    special: dict,
+    body_json: str,
+    atts: dict,
+    revs_limit: int,
+) -> str:
+    if "_rev" not in special:
+        raise BadRequest(f"{doc_id[:80]!r}: replicated documents need a _rev")
+    rev = revtree.normalize_rev(special["_rev"])
+    path = revtree.path_from_revisions(special["_revisions"]) if "_revisions" in special else [rev]
+    if path[0] != rev:
+        raise BadRequest(f"{doc_id[:80]!r}: _revisions does not end at _rev {rev}")
+    tree = load_tree(conn, doc_id) or {}
+    if rev in tree:
+        return rev  # already held: replication is idempotent
+    metas = resolve_attachments(conn, doc_id, None, atts, new_edits=False, pos=revtree.rev_pos(rev))
+    store_revision(
+        conn, doc_id, tree, path, special.get("_deleted", False), body_json, metas, revs_limit
+    )
+    return rev
+
+
+def resolve_attachments(
+    conn: sqlite3.Connection,
+    doc_id: str,
+    parent: str | None,
+    atts: dict,
+    *,
+    new_edits: bool,
+    pos: int,
+) -> dict:
+    """Attachment metadata for a new revision; new data is written by digest."""
+    parent_metas = {}
+    if parent is not None:
+        row = conn.execute(
+            "SELECT atts FROM revs WHERE doc_id = ? AND rev = ?", (doc_id, parent)
+        ).fetchone()
+        parent_metas = json.loads(row[0]) if row and row[0] else {}
+    metas = {}
+    for name, att in atts.items():
+        if isinstance(att, NewAttachment):
+            conn.execute("INSERT OR IGNORE INTO attachments VALUES (?, ?)", (att.digest, att.data))
+            metas[name] = {
+                "content_type": att.content_type,
+                "digest": att.digest,
+                "length": len(att.data),
+                "revpos": pos,
+            }
+        else:
+            metas[name] = stub_meta(conn, doc_id, name, att, parent_metas, new_edits)
+    return metas
+
+
+def stub_meta(
+    conn: sqlite3.Connection,
+    doc_id: str,
+    name: str,
+    stub: AttachmentStub,
+    parent_metas: dict,
+    new_edits: bool,
+) -> dict:
+    known = parent_metas.get(name)
+    if new_edits:
+        if known is None or (stub.digest and stub.digest != known["digest"]):
+            raise PreconditionFailed(
+                f"Invalid attachment stub in {doc_id[:80]!r} for "
+                f"{name[:80]!r}: the parent revision has no such "
+                "attachment"
+            )
+        return known
+    # Replicated stub: the data must already be held for this same document, so a
+    # stub cannot borrow another document's attachment by guessing its digest.
+    held = (
+        stub.digest
+        and conn.execute(
+            "SELECT revs.atts FROM att_refs JOIN revs USING (doc_id, rev) "
+            "WHERE att_refs.doc_id = ? AND att_refs.digest = ? LIMIT 1",
+            (doc_id, stub.digest),
+        ).fetchone()
+    )
+    if not held:
+        raise PreconditionFailed(
+            f"Invalid attachment stub in {doc_id[:80]!r} for {name[:80]!r}: missing_stub"
+        )
+    source = next(m for m in json.loads(held[0]).values() if m["digest"] == stub.digest)
+    return {**source, "revpos": stub.revpos or source["revpos"]}
+
+
+def store_revision(
+    conn: sqlite3.Connection,
+    doc_id: str,
+    tree: revtree.RevTree,
+    path: list[str],
+    deleted: bool,
+    body_json: str,
+    metas: dict,
+    revs_limit: int,
+) -> None:
+    old_leaves = set(revtree.leaves(tree)) if tree else set()
+    merged = revtree.stem(revtree.merge_path(tree, path, deleted), revs_limit)
+    new_leaves = set(revtree.leaves(merged))
+    rev = path[0]
+    conn.execute(
+        "INSERT OR REPLACE INTO revs VALUES (?, ?, ?, ?)",
+        (doc_id, rev, body_json, dump_json(metas) if metas else None),
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO att_refs VALUES (?, ?, ?)",
+        [(doc_id, rev, m["digest"]) for m in metas.values()],
+    )
+    for gone in old_leaves - new_leaves:
+        drop_body(conn, doc_id, gone)
+    (seq,) = conn.execute(
+        "UPDATE meta SET value = value + 1 WHERE key = 'update_seq' "
+        "RETURNING CAST(value AS INTEGER)"
+    ).fetchone()
+    winner = revtree.winning_rev(merged)
+    conn.execute(
+        "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?)",
+        (doc_id, seq, winner, int(merged[winner].deleted), revtree.tree_to_json(merged)),
+    )
+
+
+def drop_body(conn: sqlite3.Connection, doc_id: str, rev: str) -> None:
+    """A revision stopped being a leaf: forget its body and unused attachments."""
+    conn.execute("DELETE FROM revs WHERE doc_id = ? AND rev = ?", (doc_id, rev))
+    digests = [
+        d
+        for (d,) in conn.execute(
+            "DELETE FROM att_refs WHERE doc_id = ? AND rev = ? RETURNING digest", (doc_id, rev)
+        )
+    ]
+    for digest in digests:
+        conn.execute(
+            "DELETE FROM attachments WHERE digest = ? AND NOT EXISTS "
+            "(SELECT 1 FROM att_refs WHERE digest = ?)",
+            (digest, digest),
+        )
