@@ -52,7 +52,7 @@ class SqliteDatabase:
     def __init__(self, path: str) -> None:
         self.path = path
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: dict[int, sqlite3.Connection] = {}  # by thread ident
         self._lock = threading.Lock()
         self._migrate()
 
@@ -60,14 +60,24 @@ class SqliteDatabase:
         """This thread's connection, in autocommit mode (transactions are explicit)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            # check_same_thread=False only so close() may run on any thread; each
+            # connection is still used by the one thread that opened it.
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, timeout=30.0, check_same_thread=False
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
             with self._lock:
-                self._connections.append(conn)
+                self._close_dead_threads_connections()
+                self._connections[threading.get_ident()] = conn
         return conn
+
+    def _close_dead_threads_connections(self) -> None:
+        alive = {thread.ident for thread in threading.enumerate()}
+        for ident in [i for i in self._connections if i not in alive]:
+            self._connections.pop(ident).close()
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -114,7 +124,7 @@ class SqliteDatabase:
     def close(self) -> None:
         """Close every thread's connection; the database must not be used afterwards."""
         with self._lock:
-            for conn in self._connections:
+            for conn in self._connections.values():
                 conn.close()
             self._connections.clear()
         self._local = threading.local()

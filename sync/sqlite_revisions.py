@@ -90,25 +90,18 @@ def save_new_edit(
         parent = revtree.normalize_rev(special["_rev"])
         if parent not in tree:
             raise Conflict(f"Document update conflict: {doc_id[:80]!r} has no revision {parent}")
-    elif tree and not revtree.is_deleted(tree):
+    else:  # a create, or a recreate that extends the tombstone
+        parent = revtree.winning_rev(tree) if tree and revtree.is_deleted(tree) else None
+    pos = revtree.rev_pos(parent) + 1 if parent else 1
+    metas = resolve_attachments(conn, doc_id, parent, atts, new_edits=True, pos=pos)
+    digests = sorted(m["digest"] for m in metas.values())
+    rev = revtree.new_rev(parent, deleted, json.loads(body_json), digests)
+    if rev in tree:
+        return rev  # the same edit again (a retry): already saved, nothing to do
+    if parent is None and tree:
         raise Conflict(
             f"Document update conflict: {doc_id[:80]!r} exists; give its current _rev to change it"
         )
-    else:
-        parent = revtree.winning_rev(tree) if tree else None  # recreate on the tombstone
-    metas = resolve_attachments(
-        conn,
-        doc_id,
-        parent,
-        atts,
-        new_edits=True,
-        pos=revtree.rev_pos(parent) + 1 if parent else 1,
-    )
-    rev = revtree.new_rev(
-        parent, deleted, json.loads(body_json), sorted(m["digest"] for m in metas.values())
-    )
-    if rev in tree:
-        return rev  # the same edit again (a retry): already saved, nothing to do
     if parent is not None and parent not in revtree.leaves(tree):
         raise Conflict(
             f"Document update conflict: {parent} is not a current revision of {doc_id[:80]!r}"
@@ -182,16 +175,11 @@ def stub_meta(
     new_edits: bool,
 ) -> dict:
     known = parent_metas.get(name)
-    if new_edits:
-        if known is None or (stub.digest and stub.digest != known["digest"]):
-            raise PreconditionFailed(
-                f"Invalid attachment stub in {doc_id[:80]!r} for "
-                f"{name[:80]!r}: the parent revision has no such "
-                "attachment"
-            )
+    if known is not None and stub.digest in (None, known["digest"]):
         return known
-    # Replicated stub: the data must already be held for this same document, so a
-    # stub cannot borrow another document's attachment by guessing its digest.
+    # Otherwise the data must already be held for this same document (the parent of a
+    # retried edit may be compacted), so a stub cannot borrow another document's
+    # attachment by guessing its digest.
     held = (
         stub.digest
         and conn.execute(
@@ -202,9 +190,12 @@ def stub_meta(
     )
     if not held:
         raise PreconditionFailed(
-            f"Invalid attachment stub in {doc_id[:80]!r} for {name[:80]!r}: missing_stub"
+            f"Invalid attachment stub in {doc_id[:80]!r} for {name[:80]!r}: "
+            "no revision of this document holds that attachment (missing_stub)"
         )
     source = next(m for m in json.loads(held[0]).values() if m["digest"] == stub.digest)
+    if new_edits:
+        return source
     return {**source, "revpos": stub.revpos or source["revpos"]}
 
 
