@@ -6,8 +6,9 @@ deleted)}``, which makes merging a plain union (so the result never depends on
 the order paths arrive in) while giving the same leaves, winner and conflicts
 as CouchDB's ``couch_key_tree`` and PouchDB's ``pouchdb-merge``.
 
-A stemmed node keeps the id of its dropped parent, so an old path replicated
-again re-attaches instead of resurrecting a phantom conflict.
+A stemmed node keeps the id of its dropped parent, so a path that reaches it
+again (an old replica re-sending a longer history) re-attaches to it instead of
+standing beside it as a phantom conflict.
 """
 
 from __future__ import annotations

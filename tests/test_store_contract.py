@@ -185,14 +185,17 @@ def test_bulk_docs_same_id_twice_in_one_batch(store: Store) -> None:
 
 
 def test_replicated_conflicts_and_winner(store: Store) -> None:
-    assert store.bulk_docs(
-        [
-            replicated("d", [rev(2, "a"), rev(1, "a")], v="a"),
-            replicated("d", [rev(2, "b"), rev(1, "a")], v="b"),
-            replicated("d", [rev(3, "c"), rev(2, "c"), rev(1, "a")], deleted=True),
-        ],
-        new_edits=False,
-    ) == []
+    assert (
+        store.bulk_docs(
+            [
+                replicated("d", [rev(2, "a"), rev(1, "a")], v="a"),
+                replicated("d", [rev(2, "b"), rev(1, "a")], v="b"),
+                replicated("d", [rev(3, "c"), rev(2, "c"), rev(1, "a")], deleted=True),
+            ],
+            new_edits=False,
+        )
+        == []
+    )
     doc = store.get("d", conflicts=True, deleted_conflicts=True)
     assert doc["_rev"] == rev(2, "b")  # live beats deleted; then the higher rev id
     assert doc["_conflicts"] == [rev(2, "a")]
@@ -218,8 +221,9 @@ def test_forged_history_is_refused(store: Store) -> None:
     rows = store.bulk_docs([replicated("d", [rev(2, "a"), rev(1, "f")])], new_edits=False)
     # rev 2-a is known already: a replay is a no-op, never a rewrite of its parent
     assert rows == []
-    rows = store.bulk_docs([replicated("d", [rev(3, "a"), rev(2, "a"), rev(1, "f")])],
-                           new_edits=False)
+    rows = store.bulk_docs(
+        [replicated("d", [rev(3, "a"), rev(2, "a"), rev(1, "f")])], new_edits=False
+    )
     assert rows[0]["error"] == "bad_request" and "history" in rows[0]["reason"]
     assert store.get("d", revs=True)["_revisions"]["ids"] == ["a" * 32, "a" * 32]
 
@@ -380,8 +384,10 @@ def test_local_documents(store: Store) -> None:
 def test_attachments_inline_stub_and_fetch(store: Store) -> None:
     photo = "泉水照片".encode() * 100
     r1 = store.put(
-        {"_id": "w", "_attachments": {"spring.jpg": {"content_type": "image/jpeg",
-                                                     "data": b64(photo)}}}
+        {
+            "_id": "w",
+            "_attachments": {"spring.jpg": {"content_type": "image/jpeg", "data": b64(photo)}},
+        }
     )
     r2 = store.put(
         {"_id": "w", "_rev": r1, "status": "piped", "_attachments": {"spring.jpg": {"stub": True}}}
@@ -408,8 +414,12 @@ def test_attachment_stub_without_parent_data_is_refused(store: Store) -> None:
 
 def test_replicated_stub_cannot_borrow_another_documents_attachment(store: Store) -> None:
     secret = b"household register photo"
-    store.put({"_id": "private", "_attachments": {"id.jpg": {"content_type": "image/jpeg",
-                                                             "data": b64(secret)}}})
+    store.put(
+        {
+            "_id": "private",
+            "_attachments": {"id.jpg": {"content_type": "image/jpeg", "data": b64(secret)}},
+        }
+    )
     digest = store.get("private")["_attachments"]["id.jpg"]["digest"]
     stub = {"stub": True, "digest": digest, "revpos": 1, "content_type": "image/jpeg"}
     rows = store.bulk_docs(
@@ -423,9 +433,18 @@ def test_replicated_stub_cannot_borrow_another_documents_attachment(store: Store
 
 def test_mislabelled_attachment_is_refused(store: Store) -> None:
     with pytest.raises(BadRequest) as caught:
-        store.put({"_id": "w", "_attachments": {"a.txt": {"content_type": "text/plain",
-                                                          "data": b64(b"abc"),
-                                                          "digest": "md5-AAAAAAAAAAAAAAAAAAAAAA=="}}})
+        store.put(
+            {
+                "_id": "w",
+                "_attachments": {
+                    "a.txt": {
+                        "content_type": "text/plain",
+                        "data": b64(b"abc"),
+                        "digest": "md5-AAAAAAAAAAAAAAAAAAAAAA==",
+                    }
+                },
+            }
+        )
     assert "digest" in caught.value.reason
     with pytest.raises(BadRequest):
         store.put({"_id": "w", "_attachments": {"a.txt": {"data": "not base64!!"}}})
