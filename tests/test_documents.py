@@ -1,0 +1,83 @@
+"""Bad input at the byte level, and Mango selectors: clear errors, right answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from sync.documents import parse_json_bytes
+from sync.errors import BadRequest, TooLarge
+from sync.selector import compile_selector
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        pytest.param(b'{"name": "\xff\xfe"}', "UTF-8", id="invalid-utf8"),
+        pytest.param("{'name': '耙鎲'}".encode("gbk"), "UTF-8", id="gbk-bytes"),
+        pytest.param(b'{"a": 1,}', "not valid JSON", id="trailing-comma"),
+        pytest.param(b'{"a": NaN}', "JSON number", id="nan"),
+        pytest.param(b'{"a": Infinity}', "JSON number", id="infinity"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, "nested", id="deeply-nested"),
+        pytest.param(b'{"a": "\\ud800"}', "UTF-8", id="escaped-lone-surrogate"),
+        pytest.param(b"", "not valid JSON", id="empty"),
+    ],
+)
+def test_bad_bodies_are_named(raw: bytes, named: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        parse_json_bytes(raw)
+    assert named in caught.value.reason
+
+
+def test_body_over_the_limit_states_the_limit() -> None:
+    with pytest.raises(TooLarge) as caught:
+        parse_json_bytes(b'"' + b"x" * 2000 + b'"', limit=1000)
+    assert "1000" in caught.value.reason and caught.value.status == 413
+
+
+def test_mojibake_is_kept_exactly_as_sent() -> None:
+    text = "耙鎲ⅰ 龍門寨（lóngménzhài）"
+    assert parse_json_bytes(f'{{"note": "{text}"}}'.encode()) == {"note": text}
+
+
+DOCS = [
+    {"_id": "p1", "type": "patrol", "place": "422827101201001", "incidents": [{"kind": "fraud"}]},
+    {"_id": "w1", "type": "water_source", "people_served": 120, "status": "piped"},
+    {"_id": "w2", "type": "water_source", "people_served": 8, "status": "dry"},
+    {"_id": "h1", "type": "home_visit", "services": ["haircut", "cleaning"], "needs": []},
+]
+
+
+@pytest.mark.parametrize(
+    ("selector", "ids"),
+    [
+        ({"type": "water_source"}, ["w1", "w2"]),
+        ({"type": "water_source", "people_served": {"$gte": 100}}, ["w1"]),
+        ({"people_served": {"$lt": 100}}, ["w2"]),
+        ({"status": {"$in": ["piped", "in_use"]}}, ["w1"]),
+        ({"status": {"$nin": ["piped"]}}, ["p1", "w2", "h1"]),
+        ({"status": {"$exists": False}}, ["p1", "h1"]),
+        ({"place": {"$regex": "^4228271012"}}, ["p1"]),
+        ({"incidents": {"$elemMatch": {"kind": "fraud"}}}, ["p1"]),
+        ({"services": {"$size": 2}}, ["h1"]),
+        ({"services": "haircut"}, []),  # equality is exact: arrays need $elemMatch
+        ({"services": {"$elemMatch": {"$eq": "haircut"}}}, ["h1"]),
+        ({"$or": [{"_id": "p1"}, {"status": "dry"}]}, ["p1", "w2"]),
+        ({"$nor": [{"type": "patrol"}, {"type": "home_visit"}]}, ["w1", "w2"]),
+        ({"type": {"$ne": "patrol"}, "$not": {"status": "dry"}}, ["w1", "h1"]),
+        ({"incidents.0.kind": "fraud"}, []),  # array indexes are not paths
+        ({"type": {"$gt": 5}}, ["p1", "w1", "w2", "h1"]),  # strings sort after numbers
+    ],
+)
+def test_selectors(selector: dict, ids: list[str]) -> None:
+    matches = compile_selector(selector)
+    assert [doc["_id"] for doc in DOCS if matches(doc)] == ids
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [{"type": {"$like": "x"}}, {"$where": "1"}, {"$or": []}, {"a": {"$in": 3}}, ["type"],
+     {"a": {"$regex": "("}}],
+)
+def test_unknown_or_malformed_selectors_are_refused(selector: object) -> None:
+    with pytest.raises(BadRequest):
+        compile_selector(selector)
