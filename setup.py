@@ -21,5 +21,5 @@ setup(
             "ruff>=0.6",
         ],
     },
-    entry_points={"console_scripts": ["fieldsync=field_client.cli:main"]},
+    entry_points={"console_scripts": ["fieldsync=server.cli:main"]},
 )
