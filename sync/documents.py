@@ -71,6 +71,39 @@ def check_doc_id(doc_id: object, *, what: str = "document id") -> str:
 def check_json_value(value: object, where: str = "document") -> None:
     """Refuse anything that is not plain JSON: non-string keys, NaN, bytes,
     sets, unpaired surrogates, nesting deeper than MAX_DEPTH."""
+    if not _is_plain_json(value):
+        _explain_json_problem(value, where)
+
+
+def _is_plain_json(value: object) -> bool:
+    """The fast check for the common case: no path strings are built."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return False
+        if isinstance(item, str | bool | int) or item is None:
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, Mapping):
+            if not all(isinstance(key, str) for key in item):
+                return False
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend((child, depth + 1) for child in item)
+        else:
+            return False
+    try:  # unpaired surrogates, in keys or values, fail to encode
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _explain_json_problem(value: object, where: str) -> None:
+    """The slow walk, run only for bad input: raise BadRequest naming where it is."""
     stack: list[tuple[object, str, int]] = [(value, where, 0)]
     while stack:
         item, path, depth = stack.pop()
@@ -93,6 +126,7 @@ def check_json_value(value: object, where: str = "document") -> None:
             stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
         else:
             raise BadRequest(f"{path}: {type(item).__name__} is not a JSON value")
+    raise BadRequest(f"{where}: not plain JSON")
 
 
 def parse_json_bytes(raw: bytes, *, limit: int = DEFAULT_MAX_DOC_BYTES) -> object:
@@ -141,14 +175,22 @@ def attachment_digest(data: bytes) -> str:
     return "md5-" + base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
 
 
-def split_document(
-    doc: object, *, max_doc_bytes: int, max_attachment_bytes: int
-) -> tuple[str, dict, str, dict[str, NewAttachment | AttachmentStub]]:
-    """Check a document and split it into (id, special members, body JSON, attachments).
+@dataclass(frozen=True)
+class CheckedDocument:
+    """A document that passed every check, split the way a store keeps it."""
 
-    The body JSON holds every non-special member; its size is what
-    `max_doc_bytes` limits (attachments are limited one by one).
-    """
+    doc_id: str
+    special: dict  # CouchDB's special members: _rev, _deleted, _revisions...
+    body: dict  # every other member
+    body_json: str
+    attachments: dict[str, NewAttachment | AttachmentStub]
+
+
+def check_document(
+    doc: object, *, max_doc_bytes: int, max_attachment_bytes: int
+) -> CheckedDocument:
+    """Check a document and split it; the body's JSON size is what `max_doc_bytes`
+    limits (attachments are limited one by one)."""
     if not isinstance(doc, Mapping):
         raise BadRequest(f"a document must be a JSON object, got {type(doc).__name__}")
     doc_id = check_doc_id(doc.get("_id"))
@@ -171,7 +213,7 @@ def split_document(
             f"document {doc_id[:80]!r} is {size} bytes; the limit is {max_doc_bytes} bytes"
         )
     attachments = _parse_attachments(doc_id, special.get("_attachments"), max_attachment_bytes)
-    return doc_id, special, body_json, attachments
+    return CheckedDocument(doc_id, special, body, body_json, attachments)
 
 
 def _parse_attachments(

@@ -13,7 +13,7 @@ import json
 import sqlite3
 
 from . import revtree
-from .documents import AttachmentStub, NewAttachment, dump_json
+from .documents import AttachmentStub, CheckedDocument, NewAttachment, dump_json
 from .errors import BadRequest, Conflict, PreconditionFailed
 
 
@@ -76,14 +76,8 @@ def attachment_members(
     return members
 
 
-def save_new_edit(
-    conn: sqlite3.Connection,
-    doc_id: str,
-    special: dict,
-    body_json: str,
-    atts: dict,
-    revs_limit: int,
-) -> str:
+def save_new_edit(conn: sqlite3.Connection, doc: CheckedDocument, revs_limit: int) -> str:
+    doc_id, special, body_json, atts = doc.doc_id, doc.special, doc.body_json, doc.attachments
     tree = load_tree(conn, doc_id) or {}
     deleted = special.get("_deleted", False)
     if "_rev" in special:
@@ -95,7 +89,7 @@ def save_new_edit(
     pos = revtree.rev_pos(parent) + 1 if parent else 1
     metas = resolve_attachments(conn, doc_id, parent, atts, new_edits=True, pos=pos)
     digests = sorted(m["digest"] for m in metas.values())
-    rev = revtree.new_rev(parent, deleted, json.loads(body_json), digests)
+    rev = revtree.new_rev(parent, deleted, doc.body, digests)
     if rev in tree:
         return rev  # the same edit again (a retry): already saved, nothing to do
     if parent is None and tree:
@@ -111,14 +105,8 @@ def save_new_edit(
     return rev
 
 
-def save_replicated(
-    conn: sqlite3.Connection,
-    doc_id: str,
-    special: dict,
-    body_json: str,
-    atts: dict,
-    revs_limit: int,
-) -> str:
+def save_replicated(conn: sqlite3.Connection, doc: CheckedDocument, revs_limit: int) -> str:
+    doc_id, special, body_json, atts = doc.doc_id, doc.special, doc.body_json, doc.attachments
     if "_rev" not in special:
         raise BadRequest(f"{doc_id[:80]!r}: replicated documents need a _rev")
     rev = revtree.normalize_rev(special["_rev"])

@@ -19,10 +19,11 @@ from . import sqlite_revisions as revisions
 from .documents import (
     DEFAULT_MAX_ATTACHMENT_BYTES,
     DEFAULT_MAX_DOC_BYTES,
+    CheckedDocument,
     check_doc_id,
+    check_document,
     check_json_value,
     dump_json,
-    split_document,
 )
 from .errors import BadRequest, Conflict, NotFound, StoreError
 from .selector import compile_selector
@@ -409,11 +410,11 @@ class SqliteStore(Store):
 
     def _save(self, docs: list, new_edits: bool) -> list[str | StoreError]:
         """Check every document, then write the valid ones in one transaction."""
-        prepared: list[tuple | StoreError] = []
+        prepared: list[CheckedDocument | StoreError] = []
         for doc in docs:
             try:
                 prepared.append(
-                    split_document(
+                    check_document(
                         doc,
                         max_doc_bytes=self.max_doc_bytes,
                         max_attachment_bytes=self.max_attachment_bytes,
@@ -429,9 +430,9 @@ class SqliteStore(Store):
                     continue
                 try:
                     save = revisions.save_new_edit if new_edits else revisions.save_replicated
-                    results.append(save(conn, *item, revs_limit=self.revs_limit))
+                    results.append(save(conn, item, revs_limit=self.revs_limit))
                 except StoreError as exc:
-                    exc.doc_id = item[0]
+                    exc.doc_id = item.doc_id
                     results.append(exc)
         return results
 
