@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from . import revtree
 from .errors import BadRequest, TooLarge
 
 MAX_ID_BYTES = 512
@@ -184,13 +185,15 @@ class CheckedDocument:
     body: dict  # every other member
     body_json: str
     attachments: dict[str, NewAttachment | AttachmentStub]
+    path: list[str] | None  # new_edits=false: the revision path, leaf first
 
 
 def check_document(
-    doc: object, *, max_doc_bytes: int, max_attachment_bytes: int
+    doc: object, *, max_doc_bytes: int, max_attachment_bytes: int, new_edits: bool = True
 ) -> CheckedDocument:
     """Check a document and split it; the body's JSON size is what `max_doc_bytes`
-    limits (attachments are limited one by one)."""
+    limits (attachments are limited one by one). With new_edits=False (replication)
+    the document must carry its `_rev`, and `_revisions` must end at it."""
     if not isinstance(doc, Mapping):
         raise BadRequest(f"a document must be a JSON object, got {type(doc).__name__}")
     doc_id = check_doc_id(doc.get("_id"))
@@ -206,6 +209,9 @@ def check_document(
             body[key] = value
     if "_deleted" in special and not isinstance(special["_deleted"], bool):
         raise BadRequest(f"_deleted must be true or false in {doc_id[:80]!r}")
+    if "_rev" in special:
+        special["_rev"] = revtree.normalize_rev(special["_rev"])
+    path = None if new_edits else _replicated_path(doc_id, special)
     body_json = dump_json(body)
     size = len(body_json.encode("utf-8"))
     if size > max_doc_bytes:
@@ -213,7 +219,19 @@ def check_document(
             f"document {doc_id[:80]!r} is {size} bytes; the limit is {max_doc_bytes} bytes"
         )
     attachments = _parse_attachments(doc_id, special.get("_attachments"), max_attachment_bytes)
-    return CheckedDocument(doc_id, special, body, body_json, attachments)
+    return CheckedDocument(doc_id, special, body, body_json, attachments, path)
+
+
+def _replicated_path(doc_id: str, special: dict) -> list[str]:
+    if "_rev" not in special:
+        raise BadRequest(f"{doc_id[:80]!r}: replicated documents need a _rev")
+    rev = special["_rev"]
+    if "_revisions" not in special:
+        return [rev]
+    path = revtree.path_from_revisions(special["_revisions"])
+    if path[0] != rev:
+        raise BadRequest(f"{doc_id[:80]!r}: _revisions does not end at _rev {rev}")
+    return path
 
 
 def _parse_attachments(

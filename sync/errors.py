@@ -76,6 +76,9 @@ _BY_ERROR = {
 }
 
 
+_BY_ERROR["missing_stub"] = PreconditionFailed  # CouchDB's name for a stub with no data
+
+
 def from_row(row: dict, status: int | None = None) -> StoreError:
     """Rebuild an error from a CouchDB error body (`{"error", "reason"}`)."""
     cls = _BY_ERROR.get(row.get("error", ""), StoreError)

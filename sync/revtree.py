@@ -159,6 +159,13 @@ def ancestry(tree: Mapping[str, RevNode], rev: str, limit: int | None = None) ->
     return path
 
 
+def held_since_pos(history: Iterable[str], atts_since: Iterable[str]) -> int:
+    """For ``atts_since``: the depth of the newest revision the asker holds that is in
+    this revision's `history`. Attachments with ``revpos`` at or below it need no data."""
+    known = set(history)
+    return max((rev_pos(rev) for rev in atts_since if rev in known), default=0)
+
+
 def stem(tree: Mapping[str, RevNode], limit: int = DEFAULT_REVS_LIMIT) -> RevTree:
     """Keep only the ``limit`` newest revisions on every branch.
 

@@ -14,7 +14,7 @@ import sqlite3
 
 from . import revtree
 from .documents import AttachmentStub, CheckedDocument, NewAttachment, dump_json
-from .errors import BadRequest, Conflict, PreconditionFailed
+from .errors import Conflict, PreconditionFailed
 
 
 def load_tree(conn: sqlite3.Connection, doc_id: str) -> revtree.RevTree | None:
@@ -54,9 +54,7 @@ def since_pos(tree: revtree.RevTree, rev: str, atts_since: list[str] | None) -> 
     """Attachments at or below this revpos are already held by the asker."""
     if not atts_since:
         return 0
-    history = set(revtree.ancestry(tree, rev))
-    known = [revtree.rev_pos(r) for r in atts_since if r in history]
-    return max(known, default=0)
+    return revtree.held_since_pos(revtree.ancestry(tree, rev), atts_since)
 
 
 def attachment_members(
@@ -81,7 +79,7 @@ def save_new_edit(conn: sqlite3.Connection, doc: CheckedDocument, revs_limit: in
     tree = load_tree(conn, doc_id) or {}
     deleted = special.get("_deleted", False)
     if "_rev" in special:
-        parent = revtree.normalize_rev(special["_rev"])
+        parent = special["_rev"]
         if parent not in tree:
             raise Conflict(f"Document update conflict: {doc_id[:80]!r} has no revision {parent}")
     else:  # a create, or a recreate that extends the tombstone
@@ -107,12 +105,7 @@ def save_new_edit(conn: sqlite3.Connection, doc: CheckedDocument, revs_limit: in
 
 def save_replicated(conn: sqlite3.Connection, doc: CheckedDocument, revs_limit: int) -> str:
     doc_id, special, body_json, atts = doc.doc_id, doc.special, doc.body_json, doc.attachments
-    if "_rev" not in special:
-        raise BadRequest(f"{doc_id[:80]!r}: replicated documents need a _rev")
-    rev = revtree.normalize_rev(special["_rev"])
-    path = revtree.path_from_revisions(special["_revisions"]) if "_revisions" in special else [rev]
-    if path[0] != rev:
-        raise BadRequest(f"{doc_id[:80]!r}: _revisions does not end at _rev {rev}")
+    rev, path = special["_rev"], doc.path
     tree = load_tree(conn, doc_id) or {}
     if rev in tree:
         return rev  # already held: replication is idempotent

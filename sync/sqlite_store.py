@@ -418,6 +418,7 @@ class SqliteStore(Store):
                         doc,
                         max_doc_bytes=self.max_doc_bytes,
                         max_attachment_bytes=self.max_attachment_bytes,
+                        new_edits=new_edits,
                     )
                 )
             except StoreError as exc:

@@ -1,0 +1,494 @@
+"""`CouchStore`: the `Store` interface over HTTP, for CouchDB 3.x and any
+CouchDB-protocol peer (PouchDB Server, Cloudant, our own gateway).
+
+Documents are checked here exactly as `SqliteStore` checks them, so a bad
+document gets the same error whatever the store. Feeds and listings are read
+in pages, so memory stays flat however large the database. A `_bulk_docs`
+answered with 413 is split in halves until the one oversize document is
+reported as a per-document failure. Peers without `_bulk_get` are read with
+``GET ?open_revs=`` instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+
+from . import revtree
+from .documents import (
+    DEFAULT_MAX_ATTACHMENT_BYTES,
+    DEFAULT_MAX_DOC_BYTES,
+    AttachmentStub,
+    CheckedDocument,
+    attachment_digest,
+    check_doc_id,
+    check_document,
+    check_json_value,
+)
+from .errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    StoreError,
+    TooLarge,
+    from_row,
+)
+from .http_client import HttpClient, RetryPolicy, quote_id
+from .selector import compile_selector
+from .store import Attachment, ChangesFeed, Seq, Store
+
+PAGE_ROWS = 1000  # rows per _changes / _all_docs request
+
+
+class CouchStore(Store):
+    """One remote database, e.g. ``CouchStore("http://user:pw@127.0.0.1:5984/county")``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        cookie_auth: bool = False,
+        create: bool = False,
+        timeout: tuple[float, float] = (10.0, 120.0),
+        retry: RetryPolicy | None = None,
+        gzip_requests: bool = True,
+        max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
+        max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+    ) -> None:
+        self.http = HttpClient(
+            url,
+            username=username,
+            password=password,
+            cookie_auth=cookie_auth,
+            timeout=timeout,
+            retry=retry,
+            gzip_requests=gzip_requests,
+        )
+        self.url = self.http.base_url  # without credentials: safe to log
+        self.max_doc_bytes = max_doc_bytes
+        self.max_attachment_bytes = max_attachment_bytes
+        self._has_bulk_get = True
+        if create:
+            try:
+                self.http.request("PUT")
+            except StoreError as exc:
+                if exc.status != 412:  # 412: it exists already
+                    raise
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def info(self) -> dict:
+        info = self.http.json("GET")
+        info.setdefault("doc_del_count", None)  # type: ignore[union-attr]  # PouchDB Server omits it
+        return info  # type: ignore[return-value]
+
+    def get(
+        self,
+        doc_id: str,
+        *,
+        rev: str | None = None,
+        revs: bool = False,
+        conflicts: bool = False,
+        deleted_conflicts: bool = False,
+        attachments: bool = False,
+        atts_since: list[str] | None = None,
+    ) -> dict:
+        params: dict = {}
+        if rev is not None:
+            params["rev"] = revtree.normalize_rev(rev)
+        for name, wanted in (
+            ("revs", revs),
+            ("conflicts", conflicts),
+            ("deleted_conflicts", deleted_conflicts),
+            ("attachments", attachments),
+        ):
+            if wanted:
+                params[name] = "true"
+        if atts_since:
+            params["atts_since"] = json.dumps(atts_since)
+        if atts_since and attachments:
+            params["revs"] = "true"  # to see which atts_since revisions are ancestors
+        doc = self.http.json("GET", quote_id(check_doc_id(doc_id)), params=params)
+        if atts_since and attachments:
+            _stub_attachments_held_since(doc, atts_since)  # type: ignore[arg-type]
+            if not revs:
+                doc.pop("_revisions", None)  # type: ignore[union-attr]
+        if deleted_conflicts and "_deleted_conflicts" not in doc:  # type: ignore[operator]
+            # PouchDB Server ignores the option: derive it from the leaves.
+            leaves = self.open_revs(doc_id, "all", revs_history=False)
+            dead = [
+                item["ok"]["_rev"]
+                for item in leaves
+                if "ok" in item and item["ok"].get("_deleted") and item["ok"]["_rev"] != doc["_rev"]
+            ]
+            if dead:
+                dead.sort(key=lambda r: (revtree.rev_pos(r), r.partition("-")[2]), reverse=True)
+                doc["_deleted_conflicts"] = dead  # type: ignore[index]
+        return doc  # type: ignore[return-value]
+
+    def open_revs(
+        self,
+        doc_id: str,
+        revs: list[str] | str,
+        *,
+        revs_history: bool = True,
+        attachments: bool = False,
+        atts_since: list[str] | None = None,
+    ) -> list[dict]:
+        if revs != "all":
+            if not isinstance(revs, list):
+                raise BadRequest("open_revs must be a list of revisions or 'all'")
+            revs = [revtree.normalize_rev(r) for r in revs]
+        params = {
+            "open_revs": "all" if revs == "all" else json.dumps(revs),
+            "revs": "true" if revs_history else "false",
+        }
+        if attachments:
+            params["attachments"] = "true"
+        if atts_since:
+            params["atts_since"] = json.dumps(atts_since)
+        try:
+            found = self.http.json("GET", quote_id(check_doc_id(doc_id)), params=params)
+        except NotFound:
+            return [] if revs == "all" else [{"missing": r} for r in revs]
+        return [item for item in found if item]  # type: ignore[union-attr]
+
+    def bulk_get(
+        self, requests: Iterable[Mapping], *, revs: bool = True, attachments: bool = False
+    ) -> list[dict]:
+        wanted = [dict(request) for request in requests]
+        for request in wanted:
+            check_doc_id(request.get("id"))
+        if self._has_bulk_get:
+            params = {"revs": "true" if revs else "false"}
+            if attachments:
+                params["attachments"] = "true"
+            try:
+                answer = self.http.json("POST", "_bulk_get", params=params, body={"docs": wanted})
+                return [
+                    _normal_bulk_get_result(result, request)
+                    for result, request in zip(answer["results"], wanted, strict=True)
+                ]  # type: ignore
+            except StoreError as exc:
+                if exc.status not in (400, 404, 405):
+                    raise
+                self._has_bulk_get = False  # an old peer: fall back for good
+        return [self._bulk_get_one(request, revs, attachments) for request in wanted]
+
+    def _bulk_get_one(self, request: dict, revs: bool, attachments: bool) -> dict:
+        doc_id, rev = request["id"], request.get("rev")
+        if rev is None:
+            try:
+                rev = self.get(doc_id)["_rev"]
+            except NotFound as exc:
+                return {"id": doc_id, "docs": [_missing(doc_id, "undefined", exc.reason)]}
+        found = self.open_revs(
+            doc_id,
+            [rev],
+            revs_history=revs,
+            attachments=attachments,
+            atts_since=request.get("atts_since"),
+        )
+        return {
+            "id": doc_id,
+            "docs": [
+                {"ok": item["ok"]} if "ok" in item else _missing(doc_id, rev, "missing")
+                for item in found
+            ],
+        }
+
+    def revs_diff(self, revs: Mapping[str, list[str]]) -> dict[str, dict]:
+        if not isinstance(revs, Mapping):
+            raise BadRequest("_revs_diff needs an object of {id: [revs]}")
+        body = {
+            check_doc_id(doc_id): [revtree.normalize_rev(r) for r in doc_revs]
+            for doc_id, doc_revs in revs.items()
+        }
+        return self.http.json("POST", "_revs_diff", body=body)  # type: ignore[return-value]
+
+    def changes(
+        self,
+        *,
+        since: Seq = 0,
+        limit: int | None = None,
+        style: str = "main_only",
+        include_docs: bool = False,
+        conflicts: bool = False,
+        doc_ids: Iterable[str] | None = None,
+        selector: Mapping | None = None,
+    ) -> ChangesFeed:
+        if style not in ("main_only", "all_docs"):
+            raise BadRequest(f"style must be main_only or all_docs, not {style!r}")
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise BadRequest("limit must be a non-negative integer")
+        if since in (None, "now"):
+            raise BadRequest("since must be a sequence this store produced")
+        ids = [check_doc_id(i) for i in doc_ids] if doc_ids is not None else None
+        # Selectors run here, with the same code as every other store: peers differ
+        # (PouchDB Server has no _selector filter) and scoping must not rely on them.
+        matches = compile_selector(selector) if selector is not None else None
+        feed = ChangesFeed(iter(()), since)
+        feed._rows = self._change_rows(
+            feed, since, limit, style, include_docs, conflicts, ids, matches
+        )
+        return feed
+
+    def _change_rows(
+        self,
+        feed: ChangesFeed,
+        since: Seq,
+        limit: int | None,
+        style: str,
+        include_docs: bool,
+        conflicts: bool,
+        ids: list[str] | None,
+        matches,
+    ) -> Iterator[dict]:
+        sent = 0
+        position = since
+        while limit is None or sent < limit:
+            params = {
+                "since": position if isinstance(position, str) else json.dumps(position),
+                "style": style,
+                "limit": PAGE_ROWS,
+            }
+            if include_docs or matches:
+                params["include_docs"] = "true"
+            if conflicts:
+                params["conflicts"] = "true"
+            if ids is not None:
+                params["filter"] = "_doc_ids"
+                page = self.http.json("POST", "_changes", params=params, body={"doc_ids": ids})
+            else:
+                page = self.http.json("GET", "_changes", params=params)
+            rows = page["results"]  # type: ignore[index]
+            for row in rows:
+                position = row["seq"]
+                feed.set_last_seq(position)
+                if matches is not None and (row.get("deleted") or not matches(row["doc"])):
+                    continue
+                if not include_docs:
+                    row.pop("doc", None)
+                yield row
+                sent += 1
+                if limit is not None and sent >= limit:
+                    return
+            position = page["last_seq"]  # type: ignore[index]
+            feed.set_last_seq(position)
+            if len(rows) < PAGE_ROWS:
+                return
+
+    def all_docs(
+        self,
+        *,
+        keys: list[str] | None = None,
+        start_key: str | None = None,
+        end_key: str | None = None,
+        limit: int | None = None,
+        include_docs: bool = False,
+    ) -> Iterator[dict]:
+        params = {"include_docs": "true"} if include_docs else {}
+        if keys is not None:
+            answer = self.http.json(
+                "POST", "_all_docs", params=params, body={"keys": [check_doc_id(k) for k in keys]}
+            )
+            return iter(answer["rows"])  # type: ignore[index]
+        return self._all_docs_pages(params, start_key, end_key, limit)
+
+    def _all_docs_pages(
+        self, params: dict, start_key: str | None, end_key: str | None, limit: int | None
+    ) -> Iterator[dict]:
+        sent, skip, position = 0, 0, start_key
+        while limit is None or sent < limit:
+            page_params = {**params, "limit": PAGE_ROWS, "skip": skip}
+            if position is not None:
+                page_params["startkey"] = json.dumps(position)
+            if end_key is not None:
+                page_params["endkey"] = json.dumps(end_key)
+            rows = self.http.json("GET", "_all_docs", params=page_params)["rows"]  # type: ignore
+            for row in rows:
+                yield row
+                sent += 1
+                if limit is not None and sent >= limit:
+                    return
+            if len(rows) < PAGE_ROWS:
+                return
+            position, skip = rows[-1]["id"], 1  # resume after the last id seen
+
+    def get_attachment(self, doc_id: str, name: str, *, rev: str | None = None) -> Attachment:
+        params = {"rev": revtree.normalize_rev(rev)} if rev else None
+        response = self.http.request(
+            "GET",
+            f"{quote_id(check_doc_id(doc_id))}/{quote_id(name)}",
+            params=params,
+            headers={"Accept": "*/*"},
+        )
+        return Attachment(
+            response.content,
+            response.headers.get("Content-Type", "application/octet-stream"),
+            attachment_digest(response.content),
+        )
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def put(self, doc: Mapping, *, new_edits: bool = True) -> str:
+        (row,) = self.bulk_docs([doc], new_edits=new_edits) or [{"ok": True}]
+        if "error" in row:
+            raise from_row(row)
+        return row.get("rev") or revtree.normalize_rev(doc["_rev"])
+
+    def bulk_docs(self, docs: Iterable[Mapping], *, new_edits: bool = True) -> list[dict]:
+        if isinstance(docs, Mapping | str | bytes) or not isinstance(docs, Iterable):
+            raise BadRequest("bulk_docs needs a list of documents")
+        docs = list(docs)
+        rows: list[dict | None] = [None] * len(docs)
+        valid: list[int] = []
+        for index, doc in enumerate(docs):
+            try:
+                checked = check_document(
+                    doc,
+                    max_doc_bytes=self.max_doc_bytes,
+                    max_attachment_bytes=self.max_attachment_bytes,
+                    new_edits=new_edits,
+                )
+                if new_edits:
+                    docs[index] = self._with_full_stubs(checked, doc)
+                valid.append(index)
+            except StoreError as exc:
+                doc_id = doc.get("_id") if isinstance(doc, Mapping) else None
+                rows[index] = {"id": doc_id, "error": exc.error, "reason": exc.reason}
+        sent = [docs[i] for i in valid]
+        for index, row in zip(valid, self._post_bulk(sent, new_edits), strict=True):
+            rows[index] = row
+        if new_edits:
+            return rows  # type: ignore[return-value]
+        return [row for row in rows if row is not None and "error" in row]
+
+    def _with_full_stubs(self, checked: CheckedDocument, doc: Mapping) -> Mapping:
+        """Give bare ``{"stub": true}`` attachments their digest from the parent
+        revision: CouchDB finds them by name, PouchDB only by digest."""
+        bare = [
+            name
+            for name, att in checked.attachments.items()
+            if isinstance(att, AttachmentStub) and att.digest is None
+        ]
+        if not bare:
+            return doc
+        parent_atts: dict = {}
+        if "_rev" in checked.special:
+            try:
+                parent = self.get(checked.doc_id, rev=checked.special["_rev"])
+                parent_atts = parent.get("_attachments", {})
+            except NotFound:
+                pass
+        attachments = dict(doc["_attachments"])
+        for name in bare:
+            if name not in parent_atts:
+                raise PreconditionFailed(
+                    f"Invalid attachment stub in {checked.doc_id[:80]!r} "
+                    f"for {name[:80]!r}: the parent revision has no such "
+                    "attachment"
+                )
+            attachments[name] = {**parent_atts[name], "stub": True}
+        return {**doc, "_attachments": attachments}
+
+    def _post_bulk(self, docs: list[Mapping], new_edits: bool) -> list[dict]:
+        """One row per document (errors only from the peer when new_edits=false,
+        so the others are filled in as ok)."""
+        if not docs:
+            return []
+        try:
+            answer = self.http.json(
+                "POST", "_bulk_docs", body={"docs": docs, "new_edits": new_edits}
+            )
+        except TooLarge as exc:
+            if len(docs) == 1:
+                return [
+                    {
+                        "id": docs[0].get("_id"),
+                        "error": "too_large",
+                        "reason": f"the peer refused this document as too large: {exc.reason}",
+                    }
+                ]
+            half = len(docs) // 2
+            return self._post_bulk(docs[:half], new_edits) + self._post_bulk(docs[half:], new_edits)
+        if new_edits:
+            return answer  # type: ignore[return-value]
+        failures = {row.get("id"): row for row in answer}  # type: ignore[union-attr]
+        return [failures.get(doc.get("_id"), {"ok": True, "id": doc.get("_id")}) for doc in docs]
+
+    # -- _local documents ----------------------------------------------------------------------
+
+    @staticmethod
+    def _local_path(local_id: object) -> str:
+        if isinstance(local_id, str) and local_id.startswith("_local/"):
+            local_id = local_id[len("_local/") :]
+        return "_local/" + quote_id(check_doc_id(local_id, what="local document id"))
+
+    def get_local(self, local_id: str) -> dict:
+        return self.http.json("GET", self._local_path(local_id))  # type: ignore[return-value]
+
+    def put_local(self, doc: Mapping) -> str:
+        if not isinstance(doc, Mapping):
+            raise BadRequest("a _local document must be a JSON object")
+        path = self._local_path(doc.get("_id"))
+        check_json_value(doc, path)
+        try:
+            current = self.http.json("GET", path)["_rev"]  # type: ignore[index]
+        except NotFound:
+            current = None
+        # Checked here too: some peers (PouchDB Server) take any _rev for _local docs.
+        if doc.get("_rev") != current:
+            raise Conflict(
+                f"Document update conflict: {path} is at "
+                f"{current or 'no revision'}, not {doc.get('_rev')}"
+            )
+        answer = self.http.json("PUT", path, body=dict(doc))
+        return answer["rev"]  # type: ignore[index]
+
+    def delete_local(self, local_id: str, rev: str) -> None:
+        path = self._local_path(local_id)
+        current = self.http.json("GET", path)["_rev"]  # type: ignore[index]
+        if rev != current:
+            raise Conflict(f"Document update conflict: {path} is at {current}")
+        self.http.request("DELETE", path, params={"rev": rev})
+
+
+def _missing(doc_id: str, rev: str, reason: str) -> dict:
+    return {"error": {"id": doc_id, "rev": rev, "error": "not_found", "reason": reason}}
+
+
+def _normal_bulk_get_result(result: dict, request: dict) -> dict:
+    """PouchDB Server answers a missing document with ``{}`` and a missing revision with
+    ``{"missing": rev}``; make both CouchDB's error form."""
+    docs = [
+        item
+        if item.get("ok") or item.get("error")
+        else _missing(
+            request["id"], item.get("missing", request.get("rev", "undefined")), "missing"
+        )
+        for item in result.get("docs", [])
+    ]
+    return {
+        "id": result.get("id", request["id"]),
+        "docs": docs or [_missing(request["id"], request.get("rev", "undefined"), "missing")],
+    }
+
+
+def _stub_attachments_held_since(doc: dict, atts_since: list[str]) -> None:
+    """Turn inlined attachments the asker already holds back into stubs (PouchDB
+    Server ignores ``atts_since``), so every store answers alike."""
+    history = (
+        revtree.path_from_revisions(doc["_revisions"]) if "_revisions" in doc else [doc["_rev"]]
+    )
+    since_pos = revtree.held_since_pos(history, atts_since)
+    for meta in doc.get("_attachments", {}).values():
+        if "data" in meta and meta.get("revpos", since_pos + 1) <= since_pos:
+            del meta["data"]
+            meta["stub"] = True

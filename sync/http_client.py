@@ -1,0 +1,204 @@
+"""A small JSON-over-HTTP client for CouchDB-protocol peers on slow links.
+
+Pooled keep-alive connections (one `requests.Session` per thread, since a
+session is not safe to share), basic or cookie auth, gzip both ways, timeouts
+on every call, and retries with exponential backoff and full jitter on
+connection errors, truncated bodies and 5xx answers. A 4xx answer is never
+retried: it becomes the matching `StoreError` at once.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .errors import PeerUnavailable, StoreError, Unauthorized, from_row
+
+GZIP_MIN_BYTES = 1024  # smaller bodies gain nothing from compression
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6  # total tries, the first included
+    base_delay: float = 0.2  # seconds; doubled each retry, with full jitter
+    max_delay: float = 10.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """Take ``user:password@`` out of a URL, so it never reaches a log line."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url.rstrip("/"), None, None
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return clean.rstrip("/"), parts.username, parts.password
+
+
+def quote_id(doc_id: str) -> str:
+    return quote(doc_id, safe="")
+
+
+class HttpClient:
+    """JSON requests against one base URL (a database or a server root)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        cookie_auth: bool = False,
+        timeout: tuple[float, float] = (10.0, 120.0),
+        retry: RetryPolicy | None = None,
+        gzip_requests: bool = True,
+        on_retry: Callable[[str, int, str], None] | None = None,
+    ) -> None:
+        self.base_url, url_user, url_password = split_credentials(url)
+        self.username = username or url_user
+        self.password = password if password is not None else url_password
+        self.cookie_auth = cookie_auth
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.gzip_requests = gzip_requests
+        self.on_retry = on_retry
+        self._rng = random.Random()
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=8))
+            session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=8))
+            session.headers["Accept"] = "application/json"
+            if self.username is not None and not self.cookie_auth:
+                session.auth = (self.username, self.password or "")
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+            if self.cookie_auth and self.username is not None:
+                self._login(session)
+        return session
+
+    def _login(self, session: requests.Session) -> None:
+        root = urlunsplit(urlsplit(self.base_url)._replace(path=""))
+        answer = session.post(
+            f"{root}/_session",
+            json={"name": self.username, "password": self.password or ""},
+            timeout=self.timeout,
+        )
+        if answer.status_code != 200:
+            raise Unauthorized(f"cookie login as {self.username!r} failed ({answer.status_code})")
+
+    def request(
+        self,
+        method: str,
+        path: str = "",
+        *,
+        params: Mapping | None = None,
+        body: object = None,
+        raw: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """Send one request, retrying transport failures and 5xx; raise StoreError on 4xx.
+
+        `body` is sent as JSON (gzipped when large); `raw` as given. The
+        response is read fully, so a truncated body is retried like a dropped link.
+        """
+        url = f"{self.base_url}/{path}" if path else self.base_url
+        send_headers = dict(headers or {})
+        data = raw
+        if body is not None:
+            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            send_headers.setdefault("Content-Type", "application/json")
+            if self.gzip_requests and len(data) >= GZIP_MIN_BYTES:
+                data = gzip.compress(data, compresslevel=5)
+                send_headers["Content-Encoding"] = "gzip"
+        last_problem = ""
+        for attempt in range(self.retry.attempts):
+            if attempt:
+                time.sleep(self.retry.delay(attempt - 1, self._rng))
+            try:
+                response = self._session().request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=send_headers,
+                    timeout=self.timeout,
+                )
+                _ = response.content  # read it all now: a cut body raises here
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ) as exc:
+                last_problem = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code < 500:
+                    if response.status_code >= 400:
+                        raise _error_from(response)
+                    return response
+                last_problem = f"HTTP {response.status_code}"
+            if self.on_retry:
+                self.on_retry(f"{method} {path or '/'}", attempt + 1, last_problem)
+        raise PeerUnavailable(
+            f"{method} {self.base_url}/{path}: gave up after "
+            f"{self.retry.attempts} tries ({last_problem[:200]})"
+        )
+
+    def json(self, method: str, path: str = "", **kwargs: object) -> object:
+        response = self.request(method, path, **kwargs)  # type: ignore[arg-type]
+        try:
+            return response.json()
+        except ValueError:
+            raise PeerUnavailable(
+                f"{method} {path}: the peer answered with invalid JSON ({response.text[:120]!r})"
+            ) from None
+
+    def close(self) -> None:
+        with self._lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
+        self._local = threading.local()
+
+
+def _error_from(response: requests.Response) -> StoreError:
+    try:
+        row = response.json()
+    except ValueError:
+        row = {}
+    if not isinstance(row, dict):
+        row = {}
+    row.setdefault(
+        "error",
+        {
+            400: "bad_request",
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            409: "conflict",
+            412: "precondition_failed",
+            413: "too_large",
+        }.get(response.status_code, "unknown_error"),
+    )
+    row.setdefault("reason", response.reason or row["error"])
+    row.pop("id", None)
+    return from_row(row, response.status_code)
