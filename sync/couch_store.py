@@ -81,6 +81,9 @@ class CouchStore(Store):
     def close(self) -> None:
         self.http.close()
 
+    def identity(self) -> str:
+        return self.url
+
     # -- reading -------------------------------------------------------------------------------
 
     def info(self) -> dict:
@@ -271,7 +274,7 @@ class CouchStore(Store):
             for row in rows:
                 position = row["seq"]
                 feed.set_last_seq(position)
-                if matches is not None and (row.get("deleted") or not matches(row["doc"])):
+                if matches is not None and not matches(row["doc"]):
                     continue
                 if not include_docs:
                     row.pop("doc", None)

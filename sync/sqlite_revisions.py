@@ -99,20 +99,30 @@ def save_new_edit(conn: sqlite3.Connection, doc: CheckedDocument, revs_limit: in
             f"Document update conflict: {parent} is not a current revision of {doc_id[:80]!r}"
         )
     path = [rev, parent] if parent else [rev]
-    store_revision(conn, doc_id, tree, path, deleted, body_json, metas, revs_limit)
+    merged = revtree.stem(revtree.merge_path(tree, path, deleted), revs_limit)
+    store_revision(conn, doc_id, tree, merged, rev, body_json, metas)
     return rev
 
 
 def save_replicated(conn: sqlite3.Connection, doc: CheckedDocument, revs_limit: int) -> str:
-    doc_id, special, body_json, atts = doc.doc_id, doc.special, doc.body_json, doc.attachments
-    rev, path = special["_rev"], doc.path
+    doc_id, special = doc.doc_id, doc.special
+    rev, path = special["_rev"], doc.path or [special["_rev"]]
     tree = load_tree(conn, doc_id) or {}
-    if rev in tree:
-        return rev  # already held: replication is idempotent
-    metas = resolve_attachments(conn, doc_id, None, atts, new_edits=False, pos=revtree.rev_pos(rev))
-    store_revision(
-        conn, doc_id, tree, path, special.get("_deleted", False), body_json, metas, revs_limit
+    known = rev in tree
+    # A known revision is merged too (as CouchDB does): its path may teach ancestry the
+    # tree lacks, which joins a branch instead of leaving a phantom conflict. Its body
+    # and tombstone flag stay as first stored.
+    deleted = tree[rev].deleted if known else special.get("_deleted", False)
+    merged = revtree.stem(revtree.merge_path(tree, path, deleted), revs_limit)
+    if merged == tree:
+        return rev  # nothing new: replication is idempotent
+    if known:
+        store_revision(conn, doc_id, tree, merged, rev, None, {})
+        return rev
+    metas = resolve_attachments(
+        conn, doc_id, None, doc.attachments, new_edits=False, pos=revtree.rev_pos(rev)
     )
+    store_revision(conn, doc_id, tree, merged, rev, doc.body_json, metas)
     return rev
 
 
@@ -184,24 +194,24 @@ def store_revision(
     conn: sqlite3.Connection,
     doc_id: str,
     tree: revtree.RevTree,
-    path: list[str],
-    deleted: bool,
-    body_json: str,
+    merged: revtree.RevTree,
+    rev: str,
+    body_json: str | None,
     metas: dict,
-    revs_limit: int,
 ) -> None:
+    """Write the merged tree of a document, the body of `rev` if it is a new leaf,
+    and give the document the next sequence."""
     old_leaves = set(revtree.leaves(tree)) if tree else set()
-    merged = revtree.stem(revtree.merge_path(tree, path, deleted), revs_limit)
     new_leaves = set(revtree.leaves(merged))
-    rev = path[0]
-    conn.execute(
-        "INSERT OR REPLACE INTO revs VALUES (?, ?, ?, ?)",
-        (doc_id, rev, body_json, dump_json(metas) if metas else None),
-    )
-    conn.executemany(
-        "INSERT OR IGNORE INTO att_refs VALUES (?, ?, ?)",
-        [(doc_id, rev, m["digest"]) for m in metas.values()],
-    )
+    if body_json is not None and rev in new_leaves:
+        conn.execute(
+            "INSERT OR REPLACE INTO revs VALUES (?, ?, ?, ?)",
+            (doc_id, rev, body_json, dump_json(metas) if metas else None),
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO att_refs VALUES (?, ?, ?)",
+            [(doc_id, rev, m["digest"]) for m in metas.values()],
+        )
     for gone in old_leaves - new_leaves:
         drop_body(conn, doc_id, gone)
     (seq,) = conn.execute(

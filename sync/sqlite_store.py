@@ -55,6 +55,9 @@ class SqliteStore(Store):
     def close(self) -> None:
         self._db.close()
 
+    def identity(self) -> str:
+        return "sqlite:" + self.info()["uuid"]
+
     # -- reading -----------------------------------------------------------------------------
 
     def info(self) -> dict:
@@ -292,7 +295,9 @@ class SqliteStore(Store):
             for doc_id, seq, winner, deleted, tree, doc in page:
                 position = seq
                 feed.set_last_seq(seq)
-                if matches is not None and (deleted or not matches(doc)):
+                if matches is not None and not matches(
+                    doc
+                ):  # tombstones too: a kept `place` scopes a delete
                     continue
                 revs = revtree.leaves(tree) if style == "all_docs" else [winner]
                 row: dict = {"seq": seq, "id": doc_id, "changes": [{"rev": r} for r in revs]}

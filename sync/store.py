@@ -192,6 +192,11 @@ class Store(ABC):
     def get_attachment(self, doc_id: str, name: str, *, rev: str | None = None) -> Attachment:
         """One attachment of the winning revision (or `rev`); NotFound if absent."""
 
+    @abstractmethod
+    def identity(self) -> str:
+        """A stable name for this database (its URL without credentials, or its
+        UUID): replication ids are derived from it."""
+
     def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing
         """Release connections; the store must not be used afterwards."""
 

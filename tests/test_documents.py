@@ -75,8 +75,14 @@ def test_selectors(selector: dict, ids: list[str]) -> None:
 
 @pytest.mark.parametrize(
     "selector",
-    [{"type": {"$like": "x"}}, {"$where": "1"}, {"$or": []}, {"a": {"$in": 3}}, ["type"],
-     {"a": {"$regex": "("}}],
+    [
+        {"type": {"$like": "x"}},
+        {"$where": "1"},
+        {"$or": []},
+        {"a": {"$in": 3}},
+        ["type"],
+        {"a": {"$regex": "("}},
+    ],
 )
 def test_unknown_or_malformed_selectors_are_refused(selector: object) -> None:
     with pytest.raises(BadRequest):

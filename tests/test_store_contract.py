@@ -248,8 +248,8 @@ def test_forged_history_is_refused(kind: StoreKind, store: Store) -> None:
         pytest.skip("the peer merges any path it is given (CouchDB does)")
     store.bulk_docs([replicated("d", [rev(2, "a"), rev(1, "a")])], new_edits=False)
     rows = store.bulk_docs([replicated("d", [rev(2, "a"), rev(1, "f")])], new_edits=False)
-    # rev 2-a is known already: a replay is a no-op, never a rewrite of its parent
-    assert rows == []
+    # rev 2-a is known already: its parent cannot be swapped, not even on a replay
+    assert rows[0]["error"] == "bad_request" and "history" in rows[0]["reason"]
     rows = store.bulk_docs(
         [replicated("d", [rev(3, "a"), rev(2, "a"), rev(1, "f")])], new_edits=False
     )

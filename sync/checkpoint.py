@@ -1,0 +1,109 @@
+"""Replication checkpoints: `_local` documents on both ends, CouchDB's layout.
+
+Each side keeps ``{"session_id", "source_last_seq", "replication_id_version",
+"history": [...]}`` under ``_local/<replication id>``. A replication resumes
+from the newest session both sides recorded (CouchDB's log comparison), so a
+checkpoint written to only one side before a crash never makes it skip work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+
+from .errors import Conflict, NotFound, StoreError
+from .store import Seq, Store
+
+REPLICATION_ID_VERSION = 3  # bump when the id recipe changes: old checkpoints are ignored
+MAX_HISTORY = 50
+
+
+def replication_id(source: Store, target: Store, params: Mapping) -> str:
+    """Stable for the same endpoints and filter parameters (CouchDB's rule)."""
+    recipe = json.dumps(
+        [source.identity(), target.identity(), dict(params), REPLICATION_ID_VERSION],
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.md5(recipe.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _read(store: Store, rep_id: str) -> dict | None:
+    doc = _read_raw(store, rep_id)
+    if doc is None or doc.get("replication_id_version") != REPLICATION_ID_VERSION:
+        return None
+    return doc
+
+
+def start_seq(source: Store, target: Store, rep_id: str) -> Seq:
+    """Where to resume: the last sequence both sides agree was reached, else 0."""
+    on_source, on_target = _read(source, rep_id), _read(target, rep_id)
+    if not on_source or not on_target:
+        return 0
+    if on_source.get("session_id") == on_target.get("session_id"):
+        return on_source.get("source_last_seq", 0)
+    target_sessions = {entry.get("session_id"): entry for entry in on_target.get("history", [])}
+    for entry in on_source.get("history", []):  # newest first
+        if entry.get("session_id") in target_sessions:
+            return entry.get("recorded_seq", 0)
+    return 0
+
+
+class Checkpointer:
+    """Writes one replication session's checkpoints to both sides."""
+
+    def __init__(self, source: Store, target: Store, rep_id: str, start: Seq) -> None:
+        self.source, self.target, self.rep_id = source, target, rep_id
+        self.session_id = hashlib.md5(
+            f"{rep_id}{time.time_ns()}".encode(), usedforsecurity=False
+        ).hexdigest()
+        self.start_time = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
+        self.start_seq = start
+
+    def record(self, seq: Seq, counters: Mapping[str, int]) -> None:
+        """Record that everything up to `seq` is on the target (target first, then source:
+        a crash between the two leaves the sides disagreeing, which restarts safely)."""
+        entry = {
+            "session_id": self.session_id,
+            "start_time": self.start_time,
+            "end_time": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()),
+            "start_last_seq": self.start_seq,
+            "end_last_seq": seq,
+            "recorded_seq": seq,
+            **counters,
+        }
+        for store in (self.target, self.source):
+            self._write(store, seq, entry)
+
+    def _write(self, store: Store, seq: Seq, entry: dict) -> None:
+        for _ in range(3):  # another writer may race us: re-read and retry on 409
+            current = _read_raw(store, self.rep_id)
+            history = [
+                h
+                for h in (current or {}).get("history", [])
+                if h.get("session_id") != self.session_id
+            ]
+            doc = {
+                "_id": f"_local/{self.rep_id}",
+                "session_id": self.session_id,
+                "source_last_seq": seq,
+                "replication_id_version": REPLICATION_ID_VERSION,
+                "history": [entry, *history][:MAX_HISTORY],
+            }
+            if current and "_rev" in current:
+                doc["_rev"] = current["_rev"]
+            try:
+                store.put_local(doc)
+                return
+            except Conflict:
+                continue
+        raise StoreError(f"could not write checkpoint _local/{self.rep_id}: kept conflicting")
+
+
+def _read_raw(store: Store, rep_id: str) -> dict | None:
+    try:
+        return store.get_local(rep_id)
+    except NotFound:
+        return None
