@@ -12,12 +12,12 @@ setup(
     install_requires=[
         "marshmallow>=3.20,<5",
         "click>=8.1",
+        "requests>=2.31",
     ],
     extras_require={
         "test": [
             "pytest>=8",
             "hypothesis>=6.100",
-            "requests>=2.31",
             "ruff>=0.6",
         ],
     },

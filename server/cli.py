@@ -12,8 +12,13 @@ from pathlib import Path
 import click
 
 from schemas import DocumentInvalid, validate_document
+from schemas.merge import resolver_for
 from sync import SqliteStore, Store
+from sync.conflicts import resolve_conflicts
 from sync.errors import StoreError
+from sync.open import open_store
+from sync.replicator import DEFAULT_BATCH_SIZE, ReplicationResult
+from sync.replicator import replicate as replicate_stores
 
 from .demo_county import DemoCounty
 
@@ -99,6 +104,83 @@ def demo(data_dir: Path, rounds: int, seed: int) -> None:
     click.echo(
         "The county server (Flask gateway) comes next; this demo ran the embedded "
         "store locally. 县级服务端将在下一步提供。"
+    )
+
+
+@main.command()
+@click.argument("source")
+@click.argument("target")
+@click.option("--both-ways", is_flag=True, help="Sync: SOURCE to TARGET, then back.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Documents per changes/revs_diff/bulk_docs round.",
+)
+@click.option("--doc-id", "doc_ids", multiple=True, help="Only these documents (repeatable).")
+@click.option(
+    "--place",
+    "places",
+    multiple=True,
+    help="Only documents in this place code's subtree (repeatable).",
+)
+@click.option(
+    "--resolve", is_flag=True, help="Afterwards, merge conflicts on TARGET with the domain rules."
+)
+def replicate(
+    source: str,
+    target: str,
+    both_ways: bool,
+    batch_size: int,
+    doc_ids: tuple[str, ...],
+    places: tuple[str, ...],
+    resolve: bool,
+) -> None:
+    """Replicate SOURCE to TARGET (paths of SQLite files or CouchDB URLs).
+    从源库复制到目标库（SQLite 文件路径或 CouchDB 地址）。"""
+    with open_store(source) as src, open_store(target) as dst:
+        pairs = [(src, dst), (dst, src)] if both_ways else [(src, dst)]
+        failed = 0
+        for a, b in pairs:
+            click.echo(f"{a.identity()} -> {b.identity()}", err=True)
+            result = replicate_stores(
+                a,
+                b,
+                batch_size=batch_size,
+                doc_ids=list(doc_ids) or None,
+                place_scope=list(places) or None,
+                progress=_show_progress,
+            )
+            click.echo(
+                f"\nread 读取 {result.docs_read}, written 写入 {result.docs_written}, "
+                f"failures 失败 {result.doc_write_failures}",
+                err=True,
+            )
+            for failure in result.failures:
+                click.echo(
+                    f"  {failure.get('id')}: {failure.get('error')} {failure.get('reason')}",
+                    err=True,
+                )
+            failed += result.doc_write_failures
+        if resolve:
+            merged = resolve_conflicts(dst, resolver_for)
+            click.echo(
+                f"conflicts merged 冲突已合并 {len(merged.resolved)}, left for a person "
+                f"待人工处理 {len(merged.left_for_person)}",
+                err=True,
+            )
+    if failed:
+        raise SystemExit(1)
+
+
+def _show_progress(result: ReplicationResult) -> None:
+    click.echo(
+        f"\r  batches 批次 {result.batches}  read 读取 {result.docs_read}  "
+        f"written 写入 {result.docs_written}  failures 失败 "
+        f"{result.doc_write_failures}",
+        nl=False,
+        err=True,
     )
 
 

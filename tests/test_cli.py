@@ -55,3 +55,25 @@ def test_demo_builds_a_valid_county_and_shows_the_guarantees(tmp_path: Path) -> 
         "water_source",
     }
     assert len(conflicted) == 1  # the household both tablets edited offline
+
+
+def test_replicate_command_copies_scoped_data_and_merges_conflicts(tmp_path: Path) -> None:
+    runner = CliRunner()
+    county = tmp_path / "demo" / "county.sqlite"
+    assert (
+        runner.invoke(main, ["demo", "--data-dir", str(county.parent), "--rounds", "1"]).exit_code
+        == 0
+    )
+    hub = tmp_path / "hub.sqlite"
+    result = runner.invoke(
+        main, ["replicate", str(county), str(hub), "--place", "422827100", "--batch-size", "20"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "failures 失败 0" in result.output
+    with SqliteStore(hub) as store:
+        places = {row["doc"].get("place", "") for row in store.all_docs(include_docs=True)}
+    assert places and all(place.startswith("422827100") for place in places)
+
+    result = runner.invoke(main, ["replicate", str(county), str(hub), "--both-ways", "--resolve"])
+    assert result.exit_code == 0, result.output
+    assert "conflicts merged 冲突已合并 1" in result.output
