@@ -261,12 +261,13 @@ class _Conn:
             n -= len(part)
         return b"".join(parts)
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes, counted: bool = False) -> None:
+        """Send all of ``data``; ``counted`` if the caller has already counted it."""
         if not data:
             return
         self.sock.sendall(data)
         self.sent += len(data)
-        if self._on_send is not None:
+        if self._on_send is not None and not counted:
             self._on_send(len(data))
 
 
@@ -415,20 +416,6 @@ def _body_pieces(conn: _Conn, framing: str, length: int) -> Iterator[tuple[str, 
             yield "data", data, 0
 
 
-def _json_response(
-    status: int, phrase: str, error: str, reason: str, note: str, close: bool
-) -> bytes:
-    body = json.dumps({"error": error, "reason": reason}, separators=(",", ":")).encode()
-    head = (
-        f"HTTP/1.1 {status} {phrase}\r\n"
-        "Content-Type: application/json\r\n"
-        "Cache-Control: must-revalidate\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        f"X-Fault-Proxy: {note}\r\n" + ("Connection: close\r\n" if close else "") + "\r\n"
-    )
-    return head.encode("latin-1") + body
-
-
 def _is_stale(sock: socket.socket) -> bool:
     """An idle keep-alive connection that is readable has been closed (or is out of sync)."""
     with selectors.DefaultSelector() as selector:
@@ -451,6 +438,32 @@ def _resolve_upstream(upstream: str) -> tuple[str, list[tuple[int, tuple]]]:
     if not addrs:
         raise ValueError(f"{parts.hostname} does not resolve to a loopback address")
     return f"http://{parts.netloc}", addrs
+
+
+@dataclass
+class _Outcome:
+    """How one exchange ended: status the client saw, bytes still to send, keep-alive."""
+
+    status: int | None = None
+    tail: bytes = b""
+    keep: bool = False
+
+    def answer(
+        self, req: _Request, status: int, phrase: str, error: str, reason: str, note: str = ""
+    ) -> None:
+        """A JSON error answer made by the proxy, the way CouchDB words them."""
+        body = json.dumps({"error": error, "reason": reason}, separators=(",", ":")).encode()
+        self.status = status
+        self.keep = req.keep_alive
+        self.tail = (
+            f"HTTP/1.1 {status} {phrase}\r\n"
+            "Content-Type: application/json\r\n"
+            "Cache-Control: must-revalidate\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            f"X-Fault-Proxy: {note or error}\r\n"
+            + ("" if self.keep else "Connection: close\r\n")
+            + "\r\n"
+        ).encode("latin-1") + body
 
 
 class _UpstreamSlot:
@@ -730,30 +743,35 @@ class FaultProxy:
             self._requests += 1
             if fault is not None:
                 self._faults.append(FaultRecord(fault.kind, req.method, req.target))
-        status: list[int | None] = [None]  # filled in by _respond as the client gets it
+        out = _Outcome()
         try:
-            return self._respond(client, slot, req, fault, status)
+            self._respond(client, slot, req, fault, out)
         finally:
+            # Logged and counted before the last bytes go out (and before a cut connection
+            # is closed), so a client that has its whole answer also finds it in the log.
             entry = LogEntry(
-                req.method, req.target, status[0], client.consumed - up0, client.sent - down0
+                req.method,
+                req.target,
+                out.status,
+                client.consumed - up0,
+                client.sent - down0 + len(out.tail),
             )
             with self._lock:
                 self._log.append(entry)
+                self._bytes_down += len(out.tail)
+        client.send(out.tail, counted=True)
+        return out.keep
 
     def _respond(
-        self,
-        client: _Conn,
-        slot: _UpstreamSlot,
-        req: _Request,
-        fault: Fault | None,
-        status: list[int | None],
-    ) -> bool:
+        self, client: _Conn, slot: _UpstreamSlot, req: _Request, fault: Fault | None, out: _Outcome
+    ) -> None:
+        """Answer one request; what the client must get last is left in ``out.tail``."""
         kind = fault.kind if fault is not None else None
         length = req.body_length()
         if fault is not None and kind == "drop_request":
             if length:  # "part of the request": a share of a sized body
                 client.read_exact(int(fault.fraction * length))
-            return False
+            return
         if req.expects_continue:
             client.send(b"HTTP/1.1 100 Continue\r\n\r\n")
         if length is None:
@@ -761,7 +779,8 @@ class FaultProxy:
         else:
             body = client.read_exact(length)
         if kind == "status_500":
-            return self._answer_500(client, req, kind, status)
+            out.answer(req, 500, "Internal Server Error", "internal_server_error", "injected", kind)
+            return
         if fault is not None and kind == "delay":
             if self._stopping.wait(fault.delay_ms / 1000):
                 raise _Stopped
@@ -769,31 +788,11 @@ class FaultProxy:
         try:
             up, resp = self._forward(slot, req, body)
         except TimeoutError:
-            status[0] = 504
-            client.send(
-                _json_response(
-                    504,
-                    "Gateway Timeout",
-                    "gateway_timeout",
-                    "upstream timed out",
-                    "upstream-timeout",
-                    not req.keep_alive,
-                )
-            )
-            return req.keep_alive
+            out.answer(req, 504, "Gateway Timeout", "gateway_timeout", "upstream timed out")
+            return
         except _UpstreamFailed as exc:
-            status[0] = 502
-            client.send(
-                _json_response(
-                    502,
-                    "Bad Gateway",
-                    "bad_gateway",
-                    str(exc),
-                    "upstream-unreachable",
-                    not req.keep_alive,
-                )
-            )
-            return req.keep_alive
+            out.answer(req, 502, "Bad Gateway", "bad_gateway", str(exc))
+            return
 
         while resp.status < 200:  # interim responses (103 Early Hints and the like)
             if resp.status == 101:
@@ -812,34 +811,29 @@ class FaultProxy:
                 pass  # the upstream's answer is read and thrown away
             if not reusable:
                 slot.drop()
-            return self._answer_500(client, req, kind, status)
+            out.answer(req, 500, "Internal Server Error", "internal_server_error", "injected", kind)
+            return
 
         if fault is not None and kind in ("drop_response", "truncate"):
-            self._relay_cut(client, up, resp, framing, size, fault, status)
+            self._relay_cut(client, up, resp, framing, size, fault, out)
             slot.drop()  # left mid-response: out of sync
-            return False
-        client.send(resp.head)
-        status[0] = resp.status
-        for _, piece, _ in _body_pieces(up, framing, size):
-            client.send(piece)
+            return
+        out.status = resp.status
+        out.keep = reusable
+        out.tail = resp.head
+        remaining = size
+        for piece_kind, piece, _ in _body_pieces(up, framing, size):
+            client.send(out.tail)
+            out.tail = b""
+            remaining -= len(piece)
+            # The piece known to be the last is held back (see _exchange); never a piece
+            # that may be followed by a long wait, or a long-poll's events would lag.
+            if piece_kind == "end" or (framing == "length" and remaining == 0):
+                out.tail = piece
+            else:
+                client.send(piece)
         if not reusable:
             slot.drop()
-        return reusable
-
-    def _answer_500(
-        self, client: _Conn, req: _Request, kind: str, status: list[int | None]
-    ) -> bool:
-        status[0] = 500
-        response = _json_response(
-            500,
-            "Internal Server Error",
-            "internal_server_error",
-            "injected",
-            kind,
-            not req.keep_alive,
-        )
-        client.send(response)
-        return req.keep_alive
 
     def _forward(self, slot: _UpstreamSlot, req: _Request, body: bytes) -> tuple[_Conn, _Response]:
         data = req.forward_head + body
@@ -880,7 +874,7 @@ class FaultProxy:
         framing: str,
         size: int,
         fault: Fault,
-        status: list[int | None],
+        out: _Outcome,
     ) -> None:
         """Send the response only in part, as ``fault`` says; the caller then closes."""
         bodiless = framing == "none" or (framing == "length" and size == 0)
@@ -889,7 +883,7 @@ class FaultProxy:
             client.send(line[: int(fault.fraction * len(line))])
             return
         client.send(resp.head)
-        status[0] = resp.status
+        out.status = resp.status
         pieces = _body_pieces(up, framing, size)
         if framing == "length":  # Content-Length stays the full length
             budget = int(fault.fraction * size)

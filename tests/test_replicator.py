@@ -6,70 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from replicas import b64, couch_store, snapshot, sqlite_store
+from replicas import couch_store, fill, replicated, rev, snapshot, sqlite_store
 
 from sync import Store
 from sync.checkpoint import start_seq
 from sync.replicator import ReplicationResult, place_scope_selector, replicate, sync
-
-H = "0123456789abcdef"
-
-
-def rev(pos: int, char: str) -> str:
-    return f"{pos}-{char * 31}{pos:x}"
-
-
-def replicated(doc_id: str, path: list[str], deleted: bool = False, **body: object) -> dict:
-    doc = {
-        "_id": doc_id,
-        "_rev": path[0],
-        "_revisions": {"start": int(path[0].split("-")[0]), "ids": [r[2:] for r in path]},
-        **body,
-    }
-    if deleted:
-        doc["_deleted"] = True
-    return doc
-
-
-def fill(store: Store) -> None:
-    """Edits, a conflict, a delete, a recreate and an attachment: the awkward cases."""
-    store.bulk_docs(
-        [{"_id": f"visit:{i:03d}", "place": "422827100201001", "i": i} for i in range(120)]
-    )
-    r = store.get("visit:000")["_rev"]
-    store.put({"_id": "visit:000", "_rev": r, "i": 1000, "note": "复访"})
-    store.bulk_docs(
-        [
-            replicated("household:a", [rev(2, "a"), rev(1, "a")], size=3, place="422827100201"),
-            replicated("household:a", [rev(2, "b"), rev(1, "a")], size=4, place="422827100201"),
-            replicated("household:a", [rev(3, "c"), rev(2, "c"), rev(1, "a")], deleted=True),
-        ],
-        new_edits=False,
-    )
-    r = store.get("visit:001")["_rev"]
-    store.put({"_id": "visit:001", "_rev": r, "_deleted": True, "place": "422827100201001"})
-    r = store.get("visit:002")["_rev"]
-    r = store.put({"_id": "visit:002", "_rev": r, "_deleted": True})
-    store.put({"_id": "visit:002", "i": 2, "again": True})
-    photo = "水源照片".encode() * 300
-    store.put(
-        {
-            "_id": "water:1",
-            "place": "422827101",
-            "_attachments": {"spring.jpg": {"content_type": "image/jpeg", "data": b64(photo)}},
-        }
-    )
-    r = store.get("water:1")["_rev"]
-    store.put(
-        {
-            "_id": "water:1",
-            "_rev": r,
-            "place": "422827101",
-            "status": "piped",
-            "_attachments": {"spring.jpg": {"stub": True}},
-        }
-    )
-
 
 Factory = Callable[[str], Store]
 

@@ -15,18 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from replicas import b64, replicated, rev
 
 from sync.couch_store import CouchStore
 from sync.errors import BadRequest, Conflict, NotFound, PreconditionFailed, StoreError, TooLarge
 from sync.sqlite_store import SqliteStore
 from sync.store import Store
-
-H = "0123456789abcdef" * 2  # a 32-hex revision hash
-
-
-def rev(pos: int, char: str) -> str:
-    """A revision id unique per depth, as real ones are (PouchDB mishandles repeats)."""
-    return f"{pos}-{char * 31}{pos:x}"
 
 
 @dataclass
@@ -78,23 +72,6 @@ def kind(request: pytest.FixtureRequest) -> StoreKind:
 def store(kind: StoreKind, tmp_path: Path) -> Iterator[Store]:
     with kind.make(tmp_path) as opened:
         yield opened
-
-
-def replicated(doc_id: str, path: list[str], deleted: bool = False, **body: object) -> dict:
-    """A document as a replicator sends it with new_edits=false; `path` is leaf first."""
-    doc = {
-        "_id": doc_id,
-        "_rev": path[0],
-        "_revisions": {"start": int(path[0].split("-")[0]), "ids": [r[2:] for r in path]},
-        **body,
-    }
-    if deleted:
-        doc["_deleted"] = True
-    return doc
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 # -- info ---------------------------------------------------------------------------------------
