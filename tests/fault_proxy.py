@@ -11,9 +11,18 @@ an ``Expect: 100-continue`` header is answered by the proxy itself and not
 forwarded (the whole request body is read before forwarding).
 
 Connections: each client connection gets its own upstream connection, opened
-on first use and kept alive as long as both sides allow it (client-side
-keep-alive is supported). After a fault that cuts a stream the client
-connection is closed and the upstream connection is thrown away.
+on first use and kept alive as long as both sides allow it, so client-side
+keep-alive works (HTTP/1.0 clients get one response per connection). An
+upstream connection found closed when reused is replaced, and the request
+re-sent once if it got no byte of answer. After a fault that cuts a response
+the client connection is closed and the upstream connection thrown away.
+
+Each request is logged and counted before its last bytes are sent (or its
+connection is closed), so once a client holds a whole answer, or an error,
+``proxy.log`` already has it. Every socket has ``timeout`` (30 s): an upstream
+silent that long gets the client a 504 before the head, a cut body after it;
+an unreachable upstream gets it a 502. Long polls and continuous feeds need a
+timeout longer than their heartbeat.
 
 Fault kinds (``KINDS``):
 
@@ -29,7 +38,10 @@ Fault kinds (``KINDS``):
 - ``delay``: wait ``delay_ms`` (at most 2 s) before forwarding.
 
 A response with no body to cut (HEAD, 204, 304, ``Content-Length: 0``) is cut
-inside its status line for ``truncate`` and ``drop_response`` alike.
+inside its status line for ``truncate`` and ``drop_response`` alike. A body
+delimited by closing the connection (neither length nor chunked; CouchDB does
+not send these) cannot be visibly truncated. Not supported: protocol upgrades
+(101), CONNECT, TLS. Request bodies are buffered whole, response bodies stream.
 """
 
 from __future__ import annotations
@@ -41,7 +53,7 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from ipaddress import ip_address
 from types import TracebackType
@@ -196,7 +208,12 @@ class _UpstreamFailed(Exception):
 class _Conn:
     """A socket with a read buffer and byte counts (the proxy's counters hook in here)."""
 
-    def __init__(self, sock: socket.socket, on_recv=None, on_send=None) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        on_recv: Callable[[int], None] | None = None,
+        on_send: Callable[[int], None] | None = None,
+    ) -> None:
         self.sock = sock
         self.buf = bytearray()
         self.consumed = 0  # bytes handed to the parser; the rest belongs to the next request

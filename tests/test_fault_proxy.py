@@ -348,6 +348,14 @@ def test_unreachable_upstream_gives_502() -> None:
         assert proxy.errors == []
 
 
+def test_upstream_slower_than_the_timeout_gives_504(upstream: Upstream) -> None:
+    with FaultProxy(upstream.url, timeout=0.2) as proxy, requests.Session() as s:
+        response = s.get(f"{proxy.url}/slow", timeout=5)
+        assert (response.status_code, response.json()["error"]) == (504, "gateway_timeout")
+        assert proxy.errors == []
+    upstream.release.set()
+
+
 # -- faults -------------------------------------------------------------------------
 
 
