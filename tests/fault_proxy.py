@@ -514,11 +514,17 @@ class FaultProxy:
     """
 
     def __init__(
-        self, upstream: str, plan: FaultPlan | None = None, timeout: float = DEFAULT_TIMEOUT
+        self,
+        upstream: str,
+        plan: FaultPlan | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_body_bytes: int | None = None,
     ) -> None:
         self.upstream, self._upstream_addrs = _resolve_upstream(upstream)
         self.plan = plan
         self.timeout = timeout
+        # A request body larger than this gets CouchDB's 413 (max_http_request_size).
+        self.max_body_bytes = max_body_bytes
         self.port = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -797,6 +803,11 @@ class FaultProxy:
             body = client.read_exact(length)
         if kind == "status_500":
             out.answer(req, 500, "Internal Server Error", "internal_server_error", "injected", kind)
+            return
+        if self.max_body_bytes is not None and len(body) > self.max_body_bytes:
+            out.answer(
+                req, 413, "Request Entity Too Large", "too_large", "the request entity is too large"
+            )
             return
         if fault is not None and kind == "delay":
             if self._stopping.wait(fault.delay_ms / 1000):

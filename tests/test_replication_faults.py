@@ -106,3 +106,27 @@ def test_a_resumed_replication_resends_at_most_one_batch(tmp_path: Path, couch_u
             assert server.info()["doc_count"] == total
             assert snapshot(server) == snapshot(tablet)
             server.http.request("DELETE")
+
+
+def test_a_413_halves_the_batch_until_the_oversize_document_stands_alone(
+    tmp_path: Path, couch_url: str
+) -> None:
+    """CouchDB refuses request bodies over max_http_request_size with 413. PouchDB's
+    replicator retries the same batch forever; ours halves it, and reports the one
+    document that is too large on its own as a failure."""
+    db_name = f"too-large-{uuid.uuid4().hex[:10]}"
+    with (
+        sqlite_store(tmp_path, "tablet") as tablet,
+        FaultProxy(upstream=couch_url, max_body_bytes=60_000) as proxy,
+    ):
+        docs = list(home_visits(300, seed=9))
+        docs[137]["photo_notes"] = "照片说明" * 20_000  # ~240 KB of JSON, alone over the limit
+        tablet.bulk_docs(docs)
+        with CouchStore(f"{proxy.url}/{db_name}", create=True, gzip_requests=False) as server:
+            result = replicate(tablet, server, batch_size=100)
+            assert [f["id"] for f in result.failures] == [docs[137]["_id"]]
+            assert result.failures[0]["error"] == "too_large"
+            assert result.docs_written == 299
+            assert server.info()["doc_count"] == 299
+            assert any(entry.status == 413 for entry in proxy.log)
+            server.http.request("DELETE")
