@@ -422,9 +422,32 @@ class CouchStore(Store):
             half = len(docs) // 2
             return self._post_bulk(docs[:half], new_edits) + self._post_bulk(docs[half:], new_edits)
         if new_edits:
-            return answer  # type: ignore[return-value]
+            return [
+                self._landed_already(doc, row) if row.get("error") == "conflict" else row
+                for doc, row in zip(docs, answer, strict=True)
+            ]  # type: ignore[arg-type]
         failures = {row.get("id"): row for row in answer}  # type: ignore[union-attr]
         return [failures.get(doc.get("_id"), {"ok": True, "id": doc.get("_id")}) for doc in docs]
+
+    def _landed_already(self, doc: Mapping, conflict: dict) -> dict:
+        """A conflict may be our own earlier try, whose answer the link lost: if the
+        current revision holds exactly this edit of the same parent, it succeeded."""
+        try:
+            current = self.get(str(doc["_id"]), revs=True)
+        except NotFound:
+            return conflict
+        history = revtree.path_from_revisions(current["_revisions"])
+        parent_ok = (
+            history[1:2] == [revtree.normalize_rev(doc["_rev"])]
+            if "_rev" in doc
+            else len(history) == 1
+        )
+        same = all(
+            current.get(k) == v for k, v in doc.items() if not k.startswith("_")
+        ) and not any(k not in doc for k in current if not k.startswith("_"))
+        if parent_ok and same:
+            return {"ok": True, "id": doc["_id"], "rev": current["_rev"]}
+        return conflict
 
     # -- _local documents ----------------------------------------------------------------------
 
