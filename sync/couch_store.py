@@ -11,6 +11,7 @@ reported as a per-document failure. Peers without `_bulk_get` are read with
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping
 
@@ -22,8 +23,10 @@ from .documents import (
     CheckedDocument,
     attachment_digest,
     check_doc_id,
+    check_doc_list,
     check_document,
     check_json_value,
+    local_doc_id,
 )
 from .errors import (
     BadRequest,
@@ -236,30 +239,33 @@ class CouchStore(Store):
         # Selectors run here, with the same code as every other store: peers differ
         # (PouchDB Server has no _selector filter) and scoping must not rely on them.
         matches = compile_selector(selector) if selector is not None else None
-        feed = ChangesFeed(iter(()), since)
-        feed._rows = self._change_rows(
-            feed, since, limit, style, include_docs, conflicts, ids, matches
+        # Without a filter no more rows than asked for are fetched: bytes matter on the link.
+        page_rows = min(PAGE_ROWS, limit) if limit and matches is None else PAGE_ROWS
+        return ChangesFeed(
+            since,
+            lambda feed: self._change_rows(
+                feed, since, page_rows, style, include_docs, conflicts, ids, matches
+            ),
+            limit,
         )
-        return feed
 
     def _change_rows(
         self,
         feed: ChangesFeed,
         since: Seq,
-        limit: int | None,
+        page_rows: int,
         style: str,
         include_docs: bool,
         conflicts: bool,
         ids: list[str] | None,
         matches,
     ) -> Iterator[dict]:
-        sent = 0
         position = since
-        while limit is None or sent < limit:
+        while True:
             params = {
                 "since": position if isinstance(position, str) else json.dumps(position),
                 "style": style,
-                "limit": PAGE_ROWS,
+                "limit": page_rows,
             }
             if include_docs or matches:
                 params["include_docs"] = "true"
@@ -279,12 +285,9 @@ class CouchStore(Store):
                 if not include_docs:
                     row.pop("doc", None)
                 yield row
-                sent += 1
-                if limit is not None and sent >= limit:
-                    return
             position = page["last_seq"]  # type: ignore[index]
             feed.set_last_seq(position)
-            if len(rows) < PAGE_ROWS:
+            if len(rows) < page_rows:
                 return
 
     def all_docs(
@@ -302,25 +305,23 @@ class CouchStore(Store):
                 "POST", "_all_docs", params=params, body={"keys": [check_doc_id(k) for k in keys]}
             )
             return iter(answer["rows"])  # type: ignore[index]
-        return self._all_docs_pages(params, start_key, end_key, limit)
+        page_rows = min(PAGE_ROWS, limit) if limit else PAGE_ROWS
+        rows = self._all_docs_pages(params, start_key, end_key, page_rows)
+        return rows if limit is None else itertools.islice(rows, limit)
 
     def _all_docs_pages(
-        self, params: dict, start_key: str | None, end_key: str | None, limit: int | None
+        self, params: dict, start_key: str | None, end_key: str | None, page_rows: int
     ) -> Iterator[dict]:
-        sent, skip, position = 0, 0, start_key
-        while limit is None or sent < limit:
-            page_params = {**params, "limit": PAGE_ROWS, "skip": skip}
+        skip, position = 0, start_key
+        while True:
+            page_params = {**params, "limit": page_rows, "skip": skip}
             if position is not None:
                 page_params["startkey"] = json.dumps(position)
             if end_key is not None:
                 page_params["endkey"] = json.dumps(end_key)
             rows = self.http.json("GET", "_all_docs", params=page_params)["rows"]  # type: ignore
-            for row in rows:
-                yield row
-                sent += 1
-                if limit is not None and sent >= limit:
-                    return
-            if len(rows) < PAGE_ROWS:
+            yield from rows
+            if len(rows) < page_rows:
                 return
             position, skip = rows[-1]["id"], 1  # resume after the last id seen
 
@@ -347,9 +348,7 @@ class CouchStore(Store):
         return row.get("rev") or revtree.normalize_rev(doc["_rev"])
 
     def bulk_docs(self, docs: Iterable[Mapping], *, new_edits: bool = True) -> list[dict]:
-        if isinstance(docs, Mapping | str | bytes) or not isinstance(docs, Iterable):
-            raise BadRequest("bulk_docs needs a list of documents")
-        docs = list(docs)
+        docs = check_doc_list(docs)
         rows: list[dict | None] = [None] * len(docs)
         valid: list[int] = []
         for index, doc in enumerate(docs):
@@ -453,9 +452,7 @@ class CouchStore(Store):
 
     @staticmethod
     def _local_path(local_id: object) -> str:
-        if isinstance(local_id, str) and local_id.startswith("_local/"):
-            local_id = local_id[len("_local/") :]
-        return "_local/" + quote_id(check_doc_id(local_id, what="local document id"))
+        return "_local/" + quote_id(local_doc_id(local_id))
 
     def get_local(self, local_id: str) -> dict:
         return self.http.json("GET", self._local_path(local_id))  # type: ignore[return-value]

@@ -12,7 +12,7 @@ import binascii
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from . import revtree
@@ -67,6 +67,20 @@ def check_doc_id(doc_id: object, *, what: str = "document id") -> str:
     if doc_id.startswith("_"):
         raise BadRequest(f"{what} must not start with '_' (reserved): {doc_id[:80]!r}")
     return doc_id
+
+
+def check_doc_list(docs: object) -> list:
+    """The list a bulk call was given (any iterable but a string or a single object)."""
+    if isinstance(docs, Mapping | str | bytes) or not isinstance(docs, Iterable):
+        raise BadRequest("bulk_docs needs a list of documents")
+    return list(docs)
+
+
+def local_doc_id(local_id: object) -> str:
+    """A `_local` document's own id, with or without its ``_local/`` prefix."""
+    if isinstance(local_id, str) and local_id.startswith("_local/"):
+        local_id = local_id[len("_local/") :]
+    return check_doc_id(local_id, what="local document id")
 
 
 def check_json_value(value: object, where: str = "document") -> None:

@@ -10,6 +10,7 @@ digest and dropped when no revision refers to them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -21,9 +22,11 @@ from .documents import (
     DEFAULT_MAX_DOC_BYTES,
     CheckedDocument,
     check_doc_id,
+    check_doc_list,
     check_document,
     check_json_value,
     dump_json,
+    local_doc_id,
 )
 from .errors import BadRequest, Conflict, NotFound, StoreError
 from .selector import compile_selector
@@ -224,19 +227,14 @@ class SqliteStore(Store):
             raise BadRequest("limit must be a non-negative integer")
         ids = [check_doc_id(i) for i in doc_ids] if doc_ids is not None else None
         matches = compile_selector(selector) if selector is not None else None
-        feed = ChangesFeed(iter(()), since_seq)
-        feed._rows = self._change_rows(
-            feed,
+        load_docs = include_docs or matches is not None
+        return ChangesFeed(
             since_seq,
+            lambda feed: self._change_rows(
+                feed, since_seq, style, load_docs, include_docs, conflicts, ids, matches
+            ),
             limit,
-            style,
-            include_docs or bool(matches),
-            include_docs,
-            conflicts,
-            ids,
-            matches,
         )
-        return feed
 
     @staticmethod
     def _parse_seq(since: Seq) -> int:
@@ -256,7 +254,6 @@ class SqliteStore(Store):
         self,
         feed: ChangesFeed,
         since: int,
-        limit: int | None,
         style: str,
         load_docs: bool,
         include_docs: bool,
@@ -264,9 +261,8 @@ class SqliteStore(Store):
         ids: list[str] | None,
         matches,
     ) -> Iterator[dict]:
-        sent = 0
         position = since
-        while limit is None or sent < limit:
+        while True:
             with self._read() as conn:
                 if ids is not None:
                     marks = ",".join("?" * len(ids))
@@ -295,9 +291,8 @@ class SqliteStore(Store):
             for doc_id, seq, winner, deleted, tree, doc in page:
                 position = seq
                 feed.set_last_seq(seq)
-                if matches is not None and not matches(
-                    doc
-                ):  # tombstones too: a kept `place` scopes a delete
+                # tombstones are matched too: one that kept its `place` stays in scope
+                if matches is not None and not matches(doc):
                     continue
                 revs = revtree.leaves(tree) if style == "all_docs" else [winner]
                 row: dict = {"seq": seq, "id": doc_id, "changes": [{"rev": r} for r in revs]}
@@ -308,9 +303,6 @@ class SqliteStore(Store):
                         doc = {**doc, "_conflicts": found}
                     row["doc"] = doc
                 yield row
-                sent += 1
-                if limit is not None and sent >= limit:
-                    return
             if len(rows) < PAGE_ROWS:
                 return
 
@@ -325,7 +317,8 @@ class SqliteStore(Store):
     ) -> Iterator[dict]:
         if keys is not None:
             return self._all_docs_by_keys(keys, include_docs)
-        return self._all_docs_range(start_key, end_key, limit, include_docs)
+        rows = self._all_docs_range(start_key, end_key, include_docs)
+        return rows if limit is None else itertools.islice(rows, limit)
 
     def _all_docs_by_keys(self, keys: list[str], include_docs: bool) -> Iterator[dict]:
         for key in keys:
@@ -346,10 +339,10 @@ class SqliteStore(Store):
         return row
 
     def _all_docs_range(
-        self, start_key: str | None, end_key: str | None, limit: int | None, include_docs: bool
+        self, start_key: str | None, end_key: str | None, include_docs: bool
     ) -> Iterator[dict]:
-        position, inclusive, sent = start_key or "", True, 0
-        while limit is None or sent < limit:
+        position, inclusive = start_key or "", True
+        while True:
             with self._read() as conn:
                 after = ">=" if inclusive else ">"
                 rows = conn.execute(
@@ -372,9 +365,6 @@ class SqliteStore(Store):
                 if include_docs:
                     row["doc"] = doc
                 yield row
-                sent += 1
-                if limit is not None and sent >= limit:
-                    return
             if len(rows) < PAGE_ROWS:
                 return
             position, inclusive = rows[-1][0], False
@@ -401,9 +391,7 @@ class SqliteStore(Store):
         return result
 
     def bulk_docs(self, docs: Iterable[Mapping], *, new_edits: bool = True) -> list[dict]:
-        if isinstance(docs, Mapping | str | bytes) or not isinstance(docs, Iterable):
-            raise BadRequest("bulk_docs needs a list of documents")
-        docs = list(docs)
+        docs = check_doc_list(docs)
         rows = []
         for doc, result in zip(docs, self._save(docs, new_edits), strict=True):
             doc_id = doc.get("_id") if isinstance(doc, Mapping) else None
@@ -444,14 +432,8 @@ class SqliteStore(Store):
 
     # -- _local documents ----------------------------------------------------------------------
 
-    @staticmethod
-    def _local_id(local_id: object) -> str:
-        if isinstance(local_id, str) and local_id.startswith("_local/"):
-            local_id = local_id[len("_local/") :]
-        return check_doc_id(local_id, what="local document id")
-
     def get_local(self, local_id: str) -> dict:
-        local_id = self._local_id(local_id)
+        local_id = local_doc_id(local_id)
         row = (
             self._db.connection()
             .execute("SELECT rev, body FROM local_docs WHERE local_id = ?", (local_id,))
@@ -464,7 +446,7 @@ class SqliteStore(Store):
     def put_local(self, doc: Mapping) -> str:
         if not isinstance(doc, Mapping):
             raise BadRequest("a _local document must be a JSON object")
-        local_id = self._local_id(doc.get("_id"))
+        local_id = local_doc_id(doc.get("_id"))
         check_json_value(doc, f"_local/{local_id}")
         body = {k: v for k, v in doc.items() if not k.startswith("_")}
         with self._write() as conn:
@@ -485,7 +467,7 @@ class SqliteStore(Store):
         return f"0-{rev}"
 
     def delete_local(self, local_id: str, rev: str) -> None:
-        local_id = self._local_id(local_id)
+        local_id = local_doc_id(local_id)
         with self._write() as conn:
             row = conn.execute(
                 "SELECT rev FROM local_docs WHERE local_id = ?", (local_id,)

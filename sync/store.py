@@ -18,8 +18,9 @@ Conventions shared by every method:
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +43,14 @@ class ChangesFeed(Iterator[dict]):
     the size of the feed.
     """
 
-    def __init__(self, rows: Iterator[dict], since: Seq) -> None:
-        self._rows = rows
+    def __init__(
+        self, since: Seq, produce: Callable[[ChangesFeed], Iterator[dict]], limit: int | None = None
+    ) -> None:
+        """`produce(feed)` makes the (lazy) rows; it may call `set_last_seq` to report
+        progress past rows it filtered out. `limit` caps the rows handed out."""
         self.last_seq: Seq = since
+        rows = produce(self)
+        self._rows = rows if limit is None else itertools.islice(rows, limit)
 
     def __iter__(self) -> ChangesFeed:
         return self

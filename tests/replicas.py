@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from sync import SqliteStore, Store
@@ -22,16 +23,28 @@ def snapshot(store: Store) -> dict[str, tuple]:
     """Per document: winner, conflicts, deleted conflicts, every leaf with its
     history, and attachment digests of the winner. Equal snapshots mean the
     stores hold the same revision trees as far as the protocol can see."""
+    return snapshot_of(
+        (row["id"] for row in store.changes(style="all_docs")),
+        lambda doc_id: store.open_revs(doc_id, "all"),
+        lambda doc_id, rev: store.get(doc_id, rev=rev),
+    )
+
+
+def snapshot_of(
+    doc_ids: Iterable[str],
+    open_all: Callable[[str], list[dict]],
+    get_rev: Callable[[str, str], dict],
+) -> dict[str, tuple]:
+    """`snapshot` for any client: how to list ids, read all leaves, read one revision."""
     held = {}
-    for row in store.changes(style="all_docs"):
-        doc_id = row["id"]
+    for doc_id in doc_ids:
         leaves = sorted(
             (
                 item["ok"]["_rev"],
                 bool(item["ok"].get("_deleted")),
                 tuple(item["ok"]["_revisions"]["ids"]),
             )
-            for item in store.open_revs(doc_id, "all")
+            for item in open_all(doc_id)
             if "ok" in item
         )
         live = [rev for rev, deleted, _ in leaves if not deleted]
@@ -39,18 +52,14 @@ def snapshot(store: Store) -> dict[str, tuple]:
             live or [rev for rev, _, _ in leaves],
             key=lambda r: (int(r.split("-")[0]), r.split("-")[1]),
         )
-        winner_doc = store.get(doc_id, rev=winner)
-        atts = tuple(
-            sorted(
-                (name, meta["digest"]) for name, meta in winner_doc.get("_attachments", {}).items()
-            )
-        )
+        attachments = get_rev(doc_id, winner).get("_attachments", {})
+        digests = tuple(sorted((name, meta["digest"]) for name, meta in attachments.items()))
         held[doc_id] = (
             winner,
             sorted(set(live) - {winner}),
             sorted({r for r, d, _ in leaves if d} - {winner}),
             leaves,
-            atts,
+            digests,
         )
     return held
 

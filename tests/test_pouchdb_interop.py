@@ -8,45 +8,18 @@ import base64
 from pathlib import Path
 
 from pouchdb_client import PouchDB, PouchHandle
-from replicas import couch_store, fill, rev, snapshot, sqlite_store
+from replicas import couch_store, fill, rev, snapshot, snapshot_of, sqlite_store
 
 from sync.replicator import replicate
 
 
 def pouch_snapshot(pouch: PouchDB, db: PouchHandle) -> dict[str, tuple]:
     """The same view as `replicas.snapshot`, read through PouchDB."""
-    held = {}
-    changes = pouch.changes(db, style="all_docs")["results"]
-    for row in changes:
-        doc_id = row["id"]
-        found = pouch.get(db, doc_id, open_revs="all", revs=True)
-        leaves = sorted(
-            (
-                item["ok"]["_rev"],
-                bool(item["ok"].get("_deleted")),
-                tuple(item["ok"]["_revisions"]["ids"]),
-            )
-            for item in found
-            if "ok" in item
-        )
-        live = [r for r, deleted, _ in leaves if not deleted]
-        winner = max(
-            live or [r for r, _, _ in leaves], key=lambda r: (int(r.split("-")[0]), r.split("-")[1])
-        )
-        winner_doc = pouch.get(db, doc_id, rev=winner)
-        atts = tuple(
-            sorted(
-                (name, meta["digest"]) for name, meta in winner_doc.get("_attachments", {}).items()
-            )
-        )
-        held[doc_id] = (
-            winner,
-            sorted(set(live) - {winner}),
-            sorted({r for r, d, _ in leaves if d} - {winner}),
-            leaves,
-            atts,
-        )
-    return held
+    return snapshot_of(
+        (row["id"] for row in pouch.changes(db, style="all_docs")["results"]),
+        lambda doc_id: pouch.get(db, doc_id, open_revs="all", revs=True),
+        lambda doc_id, rev: pouch.get(db, doc_id, rev=rev),
+    )
 
 
 def test_pouchdb_reads_what_our_replicator_pushed(
