@@ -13,6 +13,9 @@ setup(
         "marshmallow>=3.20,<5",
         "click>=8.1",
         "requests>=2.31",
+        "flask>=3.0",
+        "waitress>=3.0",
+        "pyyaml>=6.0",
     ],
     extras_require={
         "test": [

@@ -12,12 +12,11 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 # Each step runs once, in a transaction, and is recorded in schema_migrations.
-MIGRATIONS: list[str] = [
+STORE_MIGRATIONS: list[str] = [
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     CREATE TABLE docs (
@@ -44,15 +43,25 @@ MIGRATIONS: list[str] = [
     CREATE INDEX att_refs_digest ON att_refs (digest);
     CREATE TABLE local_docs (local_id TEXT PRIMARY KEY, rev INTEGER NOT NULL,
                              body TEXT NOT NULL) WITHOUT ROWID;
+    INSERT INTO meta VALUES ('update_seq', '0');
+    INSERT INTO meta VALUES ('uuid', lower(hex(randomblob(16))));
+    INSERT INTO meta VALUES
+        ('instance_start_time',
+         CAST(CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER) AS TEXT));
     """,
 ]
 
 
 class SqliteDatabase:
-    """Per-thread connections, transactions and schema migrations for one file."""
+    """Per-thread connections, transactions and schema migrations for one file.
 
-    def __init__(self, path: str) -> None:
+    `migrations` are SQL scripts run once each, in order, in one transaction each,
+    and recorded in ``schema_migrations``; append to the list, never edit an entry.
+    """
+
+    def __init__(self, path: str, migrations: Sequence[str] = STORE_MIGRATIONS) -> None:
         self.path = path
+        self.migrations = list(migrations)
         self._local = threading.local()
         self._connections: dict[int, sqlite3.Connection] = {}  # by thread ident
         self._lock = threading.Lock()
@@ -110,18 +119,12 @@ class SqliteDatabase:
                 "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
             )
             done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-            for version, script in enumerate(MIGRATIONS, start=1):
+            for version, script in enumerate(self.migrations, start=1):
                 if version in done:
                     continue
                 for statement in filter(str.strip, script.split(";")):
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('update_seq', '0')")
-            conn.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('instance_start_time', ?)",
-                (str(int(time.time() * 1_000_000)),),
-            )
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('uuid', ?)", (uuid.uuid4().hex,))
 
     def close(self) -> None:
         """Close every thread's connection; the database must not be used afterwards."""

@@ -1,0 +1,43 @@
+"""What every request handler needs: the county store and the gateway's bookkeeping.
+
+Opened once per app from its configuration (`COUCHDB_URL` selects CouchDB,
+otherwise the embedded SqliteStore in `DATA_DIR`) and reached through
+`services()`, never through module globals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from sync.couch_store import CouchStore
+from sync.sqlite_database import SqliteDatabase
+from sync.sqlite_store import SqliteStore
+from sync.store import Store
+
+from .database import open_gateway_database
+
+
+@dataclass
+class Services:
+    store: Store  # the county's documents (CouchDB or the embedded store)
+    db: SqliteDatabase  # the gateway's own tables (server/database.py)
+
+    def close(self) -> None:
+        self.store.close()
+        self.db.close()
+
+
+def init_app(app: Flask) -> None:
+    data_dir = Path(app.config["DATA_DIR"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = app.config.get("COUCHDB_URL")
+    store: Store = (CouchStore(url, create=True) if url
+                    else SqliteStore(data_dir / "county.sqlite"))
+    app.extensions["fieldsync"] = Services(store, open_gateway_database(data_dir))
+
+
+def services() -> Services:
+    return current_app.extensions["fieldsync"]
