@@ -18,6 +18,7 @@ from .messages import msg, split_message
 from .places import is_place_code, place_level, place_parent, place_within
 from .registry import (
     CURRENT_VERSIONS,
+    SERVER_ONLY_TYPES,
     DocumentInvalid,
     error_messages,
     personal_fields,
@@ -32,6 +33,7 @@ __all__ = [
     "CURRENT_VERSIONS",
     "DOC_TYPES",
     "REFERENCE_TYPES",
+    "SERVER_ONLY_TYPES",
     "DocumentInvalid",
     "doc_id_error",
     "error_messages",

@@ -25,8 +25,12 @@ DOC_TYPES: tuple[str, ...] = (
     "team",
     "station",
     "user",
+    "rejection_notice",
 )
 REFERENCE_TYPES: frozenset[str] = frozenset({"place", "team", "station", "user"})
+# Types whose ids may be readable slugs rather than ULIDs: reference data, and
+# rejection notices (named after the document they are about, so one replaces another).
+SLUG_ID_TYPES: frozenset[str] = REFERENCE_TYPES | {"rejection_notice"}
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 MAX_ID_BYTES = 512
@@ -127,6 +131,6 @@ def doc_id_error(doc_id: object, doc_type: str | None = None) -> str | None:
         return msg("id_wrong_type", expected=doc_type)
     if _ULID_RE.fullmatch(rest):
         return None
-    if prefix in REFERENCE_TYPES:
+    if prefix in SLUG_ID_TYPES:
         return None if _SLUG_RE.fullmatch(rest) else msg("id_format_reference")
     return msg("id_format")

@@ -23,6 +23,7 @@ from .household import Household
 from .ids import DOC_TYPES, doc_id_error
 from .messages import msg, split_message
 from .place import Place
+from .rejection_notice import RejectionNotice
 from .station import Station
 from .team import Team
 from .user import User
@@ -48,7 +49,11 @@ REGISTRY: Mapping[tuple[str, int], VersionEntry] = {
     ("team", 1): VersionEntry(Team, None),
     ("station", 1): VersionEntry(Station, None),
     ("user", 1): VersionEntry(User, None),
+    ("rejection_notice", 1): VersionEntry(RejectionNotice, None),
 }
+
+# Types only the server writes; a push of one by any field role is refused.
+SERVER_ONLY_TYPES: frozenset[str] = frozenset({"rejection_notice"})
 
 CURRENT_VERSIONS: Mapping[str, int] = {
     doc_type: max(version for (name, version) in REGISTRY if name == doc_type)

@@ -15,6 +15,7 @@ from typing import Any
 
 from .ids import new_doc_id
 from .registry import DocumentInvalid, validate_document
+from .rejection_notice import notice_id
 
 COUNTY = "422827"  # 来凤县
 TOWNSHIP = "422827100"  # 翔凤镇
@@ -237,6 +238,20 @@ def _user() -> dict[str, Any]:
     )
 
 
+def _rejection_notice() -> dict[str, Any]:
+    about = "home_visit:01J63JF1E30C1G60R30C1G60R3"
+    return _reference(
+        "rejection_notice",
+        notice_id(about).partition(":")[2],
+        GRID,
+        about=about,
+        rev="2-6b21f266ce3a1f1809483fd450343625",
+        reasons=["visited_at：缺少时区。 / visited_at: Time zone missing."],
+        rejected_at="2024-08-25T18:06:00+08:00",
+        pushed_by="zhangsan",
+    )
+
+
 _BUILDERS = {
     "patrol": _patrol,
     "water_source": _water_source,
@@ -246,6 +261,7 @@ _BUILDERS = {
     "team": _team,
     "station": _station,
     "user": _user,
+    "rejection_notice": _rejection_notice,
 }
 
 

@@ -31,6 +31,7 @@ def test_current_versions() -> None:
         "team": 1,
         "station": 1,
         "user": 1,
+        "rejection_notice": 1,
     }
 
 
