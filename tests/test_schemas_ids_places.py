@@ -130,9 +130,9 @@ ULID = "01J63JF1E0000G40R40M30E209"
         (
             "visit:" + ULID,
             "文档编号的类型前缀未知；已知类型：patrol, water_source, home_visit, household, "
-            "place, team, station, user。",
+            "place, team, station, user, rejection_notice。",
             "Unknown type prefix in document id; known types: patrol, water_source, home_visit, "
-            "household, place, team, station, user.",
+            "household, place, team, station, user, rejection_notice.",
         ),
         (
             "patrol:my-patrol",

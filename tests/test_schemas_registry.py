@@ -67,9 +67,9 @@ def test_unknown_types_are_refused(doc_type: Any) -> None:
         with_value(example("patrol"), ["type"], doc_type),
         ["type"],
         "未知的记录类型；已知类型：patrol, water_source, home_visit, household, place, team, "
-        "station, user。",
+        "station, user, rejection_notice。",
         "Unknown document type; known types: patrol, water_source, home_visit, household, "
-        "place, team, station, user.",
+        "place, team, station, user, rejection_notice.",
     )
 
 
