@@ -184,6 +184,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "队伍级别必须与其所在地区（place）的级别一致。",
         "Team level must match the level of its place.",
     ),
+    # Refusals on arrival at the county server (server/arrival.py).
+    "push_type_forbidden": (
+        "角色 {role} 不能提交 {type} 类型的记录。",
+        "The role {role} may not write {type} documents.",
+    ),
+    "push_out_of_scope": (
+        "地点 {place} 不在你的负责范围内。",
+        "Place {place} is outside your scope.",
+    ),
+    "push_server_owned": (
+        "字段 {field} 由服务器维护，不能在设备上修改。",
+        "Field {field} is kept by the server and may not be changed on a device.",
+    ),
     "password_forbidden": (
         "用户记录会被同步到各设备，不能含有密码；密码只保存在服务器。",
         "User records replicate to devices and must not hold passwords; "

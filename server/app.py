@@ -7,9 +7,11 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, Response, current_app
+from werkzeug.exceptions import HTTPException
 
 from . import auth, gateway, health, logs, services
+from .http_io import reply
 
 DEFAULTS: dict[str, object] = {
     "DATA_DIR": "data/county",
@@ -37,7 +39,26 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     auth.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(gateway.bp)
+    app.register_error_handler(HTTPException, _http_error)
     return app
+
+
+def _http_error(exc: HTTPException) -> Response:
+    """Every error as CouchDB's JSON, never an HTML page; a 413 states the limit."""
+    reason = exc.description or exc.name
+    if exc.code == 413:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        reason = f"the request body is larger than the limit of {limit} bytes"
+    name = {
+        400: "bad_request",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "too_large",
+        429: "too_many_requests",
+    }.get(exc.code or 500, "error")
+    return reply({"error": name, "reason": reason}, exc.code or 500)
 
 
 def _persistent_secret(data_dir: Path) -> str:

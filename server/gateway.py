@@ -1,0 +1,387 @@
+"""The CouchDB-compatible database each user replicates with: ``/db/``.
+
+One logical database per caller: every read is limited to the caller's place
+scope and role (home visits and households only to the roles allowed), every
+write goes through `arrival` (authorize, upgrade, validate, keep or
+quarantine). PouchDB and our replicator sync with it unchanged. Documents are
+looked up in the scope index before they are read, and a document the caller
+may not see is answered exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from flask import Blueprint, Response, current_app, g, request
+
+from sync.errors import BadRequest, Forbidden, NotFound, StoreError
+
+from . import local_docs
+from .arrival import Pushed, clear_notice, log_write, quarantine, reasons_to_refuse, write_notice
+from .auth import current_user, device_id, login_required
+from .http_io import flag, int_arg, json_arg, json_body, reply, store_error
+from .scope import IndexEntry, ScopeIndex
+from .services import services
+from .users import User
+
+bp = Blueprint("gateway", __name__, url_prefix="/db")
+bp.register_error_handler(StoreError, store_error)
+
+PERSONAL_ROLES = frozenset({"volunteer", "station_lead", "county_staff"})  # not IT admins
+CHANGES_PAGE = 1000
+
+
+def scope_index() -> ScopeIndex:
+    index = g.get("scope_index")
+    if index is None:
+        index = g.scope_index = ScopeIndex(services().db, services().store)
+    return index
+
+
+def may_read(user: User, entry: IndexEntry) -> bool:
+    """Inside the caller's place subtree, and personal data only to the roles allowed."""
+    in_scope = entry.place.startswith(user.scope) if entry.place else False
+    return in_scope and (not entry.personal or user.role in PERSONAL_ROLES)
+
+
+def visible(doc_id: str) -> IndexEntry:
+    """The index entry of a document the caller may read, else NotFound (never Forbidden:
+    the answer must not tell whether an out-of-scope document exists)."""
+    entry = scope_index().lookup(doc_id)
+    if entry is None or not may_read(current_user(), entry):
+        raise NotFound("missing", doc_id=doc_id)
+    return entry
+
+
+# -- database ------------------------------------------------------------------------------------
+
+
+@bp.before_request
+@login_required
+def _catch_up() -> None:
+    scope_index().catch_up()
+
+
+@bp.get("/")
+def info() -> Response:
+    user = current_user()
+    seq = scope_index().last_seq(user.scope, personal=user.role in PERSONAL_ROLES)
+    with services().db.read() as conn:
+        start = conn.execute("SELECT value FROM meta WHERE key = 'instance_start_time'").fetchone()[
+            0
+        ]
+    return reply(
+        {
+            "db_name": "db",
+            "update_seq": seq,
+            "instance_start_time": start,
+            "doc_count": None,
+            "purge_seq": 0,
+            "compact_running": False,
+        }
+    )
+
+
+@bp.put("/")
+def create_database() -> Response:
+    return reply({"error": "file_exists", "reason": "The database already exists."}, 412)
+
+
+@bp.route("/_changes", methods=["GET", "POST"])
+def changes() -> Response:
+    user = current_user()
+    since = request.args.get("since", "0")
+    if since == "now":
+        since_seq = scope_index().last_seq(user.scope, personal=user.role in PERSONAL_ROLES)
+    elif since.isdigit():
+        since_seq = int(since)
+    else:
+        raise BadRequest("since must be a sequence this database gave, or 'now'")
+    limit = int_arg("limit", CHANGES_PAGE, low=1, high=10_000)
+    doc_ids = None
+    if request.args.get("filter") == "_doc_ids":
+        body = json_body() if request.method == "POST" else {"doc_ids": json_arg("doc_ids")}
+        doc_ids = body.get("doc_ids") if isinstance(body, dict) else None
+        if not isinstance(doc_ids, list) or not all(isinstance(i, str) for i in doc_ids):
+            raise BadRequest("filter=_doc_ids needs a list of document ids in doc_ids")
+    elif request.args.get("filter"):
+        raise BadRequest("only the _doc_ids filter is supported; scope is applied for you")
+    entries = _scoped_changes(user, since_seq, limit, doc_ids)
+    if not entries and request.args.get("feed") == "longpoll":
+        deadline = time.monotonic() + min(
+            int_arg("timeout", 60_000, high=3_600_000) / 1000,
+            current_app.config["LONGPOLL_SECONDS"],
+        )
+        while not entries and time.monotonic() < deadline:
+            time.sleep(0.5)
+            scope_index().catch_up()
+            entries = _scoped_changes(user, since_seq, limit, doc_ids)
+    results = [_change_row(entry) for entry in entries]
+    last_seq = entries[-1].gseq if entries else since_seq
+    return reply(
+        {"results": results, "last_seq": last_seq, "pending": 0 if len(entries) < limit else 1}
+    )
+
+
+def _scoped_changes(
+    user: User, since: int, limit: int, doc_ids: list[str] | None
+) -> list[IndexEntry]:
+    return scope_index().changes(
+        user.scope, since, limit, personal=user.role in PERSONAL_ROLES, doc_ids=doc_ids
+    )
+
+
+def _change_row(entry: IndexEntry) -> dict:
+    revs = entry.leaves if request.args.get("style") == "all_docs" else entry.leaves[:1]
+    row: dict = {"seq": entry.gseq, "id": entry.doc_id, "changes": [{"rev": r} for r in revs]}
+    if entry.deleted:
+        row["deleted"] = True
+    if flag("include_docs"):
+        found = services().store.open_revs(entry.doc_id, entry.leaves[:1])
+        row["doc"] = found[0].get("ok") if found else None
+    return row
+
+
+@bp.post("/_revs_diff")
+def revs_diff() -> Response:
+    body = json_body()
+    if not isinstance(body, dict):
+        raise BadRequest("_revs_diff needs an object of {id: [revs]}")
+    user = current_user()
+    answer = {}
+    readable = {}
+    for doc_id, revs in body.items():
+        entry = scope_index().lookup(doc_id)
+        if entry is None or may_read(user, entry):
+            readable[doc_id] = revs
+        elif isinstance(revs, list):
+            answer[doc_id] = {"missing": revs}  # as if unknown: push it, it will be judged
+    answer.update(services().store.revs_diff(readable))
+    return reply(answer)
+
+
+@bp.post("/_bulk_get")
+def bulk_get() -> Response:
+    body = json_body()
+    requests_ = body.get("docs") if isinstance(body, dict) else None
+    if not isinstance(requests_, list):
+        raise BadRequest('_bulk_get needs {"docs": [{"id", "rev"?}...]}')
+    results = []
+    for item in requests_:
+        doc_id = item.get("id") if isinstance(item, dict) else None
+        try:
+            visible(str(doc_id))
+            (result,) = services().store.bulk_get(
+                [item], revs=True, attachments=flag("attachments")
+            )
+        except StoreError as exc:
+            result = {
+                "id": doc_id,
+                "docs": [
+                    {
+                        "error": {
+                            "id": doc_id,
+                            "rev": item.get("rev") if isinstance(item, dict) else None,
+                            "error": exc.error,
+                            "reason": exc.reason,
+                        }
+                    }
+                ],
+            }
+        results.append(result)
+    return reply({"results": results})
+
+
+@bp.post("/_bulk_docs")
+def bulk_docs() -> Response:
+    body = json_body()
+    docs = body.get("docs") if isinstance(body, dict) else None
+    if not isinstance(docs, list):
+        raise BadRequest('_bulk_docs needs {"docs": [...]}')
+    new_edits = body.get("new_edits", True)
+    if not isinstance(new_edits, bool):
+        raise BadRequest("new_edits must be true or false")
+    rows = save_pushed(docs, new_edits)
+    if new_edits:
+        return reply(rows, 201)
+    return reply([row for row in rows if "error" in row], 201)
+
+
+def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
+    """Judge every pushed document; write the accepted ones in one store call, keep the
+    refused ones in the quarantine. One row per document, in order."""
+    user, device = current_user(), device_id()
+    store, db = services().store, services().db
+    rows: list[dict | None] = []
+    accepted: list[tuple[int, Pushed]] = []
+    for doc in docs:
+        if not isinstance(doc, dict) or not isinstance(doc.get("_id"), str):
+            rows.append(
+                {
+                    "id": None,
+                    "error": "bad_request",
+                    "reason": "each document must be an object with a string _id",
+                }
+            )
+            continue
+        pushed = Pushed(doc, user, device or _device_of(doc))
+        existing = scope_index().lookup(doc["_id"])
+        current = _current(doc["_id"]) if existing else None
+        reasons = reasons_to_refuse(pushed, existing, current)
+        if reasons:
+            quarantine(db, pushed, reasons)
+            log_write(db, pushed, "quarantined")
+            write_notice(store, pushed, reasons)
+            rows.append({"id": doc["_id"], "error": "forbidden", "reason": " | ".join(reasons)})
+        else:
+            accepted.append((len(rows), pushed))
+            rows.append(None)
+    if accepted:
+        written = store.bulk_docs([p.doc for _, p in accepted], new_edits=new_edits)
+        failures = {row.get("id"): row for row in written if "error" in row}
+        for (index, pushed), row in zip(
+            accepted, _rows_for(accepted, written, new_edits), strict=True
+        ):
+            rows[index] = row
+            failed = pushed.doc["_id"] in failures if not new_edits else "error" in row
+            log_write(db, pushed, "failed" if failed else "accepted")
+            if not failed:
+                clear_notice(store, pushed.doc["_id"])
+    scope_index().catch_up()
+    return rows  # type: ignore[return-value]
+
+
+def _rows_for(
+    accepted: list[tuple[int, Pushed]], written: list[dict], new_edits: bool
+) -> list[dict]:
+    if new_edits:
+        return written
+    failures = {row.get("id"): row for row in written}
+    return [
+        failures.get(p.doc["_id"], {"ok": True, "id": p.doc["_id"], "rev": p.doc["_rev"]})
+        for _, p in accepted
+    ]
+
+
+def _current(doc_id: str) -> dict | None:
+    try:
+        return services().store.get(doc_id)
+    except NotFound:
+        return None
+
+
+def _device_of(doc: dict) -> str | None:
+    device = doc.get("device")
+    return device[:64] if isinstance(device, str) else None
+
+
+# -- _all_docs and _local ------------------------------------------------------------------------
+
+
+@bp.route("/_all_docs", methods=["GET", "POST"])
+def all_docs() -> Response:
+    user = current_user()
+    include_docs = flag("include_docs")
+    if request.method == "POST":
+        body = json_body()
+        keys = body.get("keys") if isinstance(body, dict) else None
+        if not isinstance(keys, list):
+            raise BadRequest('POST _all_docs needs {"keys": [...]}')
+        rows = [_all_docs_row(key, include_docs) for key in keys]
+        return reply({"total_rows": None, "offset": None, "rows": rows})
+    start = json_arg("startkey", json_arg("start_key", ""))
+    limit = int_arg("limit", 1000, low=0, high=10_000)
+    entries = scope_index().listing(
+        user.scope, str(start), limit, personal=user.role in PERSONAL_ROLES
+    )
+    rows = [_all_docs_row(entry.doc_id, include_docs) for entry in entries]
+    return reply({"total_rows": None, "offset": None, "rows": rows})
+
+
+def _all_docs_row(key: object, include_docs: bool) -> dict:
+    try:
+        visible(str(key))
+        (row,) = services().store.all_docs(keys=[str(key)], include_docs=include_docs)
+        return row
+    except StoreError:
+        return {"key": key, "error": "not_found"}
+
+
+bp.add_url_rule(
+    "/_local/<path:local_id>", view_func=local_docs.local_doc, methods=["GET", "PUT", "DELETE"]
+)
+
+
+# -- one document ----------------------------------------------------------------------------
+
+
+@bp.get("/<doc_id>")
+def get_doc(doc_id: str) -> Response:
+    visible(doc_id)
+    store = services().store
+    open_revs = request.args.get("open_revs")
+    if open_revs is not None:
+        revs = "all" if open_revs == "all" else json_arg("open_revs")
+        return reply(
+            store.open_revs(
+                doc_id,
+                revs,
+                revs_history=flag("revs"),  # type: ignore
+                attachments=flag("attachments"),
+                atts_since=json_arg("atts_since"),
+            )
+        )
+    return reply(
+        store.get(
+            doc_id,
+            rev=request.args.get("rev"),
+            revs=flag("revs"),
+            conflicts=flag("conflicts"),
+            deleted_conflicts=flag("deleted_conflicts"),
+            attachments=flag("attachments"),
+            atts_since=json_arg("atts_since"),
+        )
+    )
+
+
+@bp.put("/<doc_id>")
+def put_doc(doc_id: str) -> Response:
+    doc = json_body()
+    if not isinstance(doc, dict):
+        raise BadRequest("a document must be a JSON object")
+    if doc.setdefault("_id", doc_id) != doc_id:
+        raise BadRequest("the _id in the body differs from the one in the URL")
+    if "rev" in request.args:
+        doc["_rev"] = request.args["rev"]
+    (row,) = save_pushed([doc], request.args.get("new_edits", "true") != "false")
+    return _single_answer(row)
+
+
+@bp.delete("/<doc_id>")
+def delete_doc(doc_id: str) -> Response:
+    (row,) = save_pushed([{"_id": doc_id, "_rev": request.args.get("rev"), "_deleted": True}], True)
+    return _single_answer(row)
+
+
+def _single_answer(row: dict) -> Response:
+    if "error" in row:
+        status = {"forbidden": 403, "conflict": 409, "bad_request": 400, "too_large": 413}.get(
+            row["error"], 400
+        )
+        return reply({"error": row["error"], "reason": row["reason"]}, status)
+    return reply({"ok": True, "id": row["id"], "rev": row["rev"]}, 201)
+
+
+@bp.get("/<doc_id>/<path:name>")
+def get_attachment(doc_id: str, name: str) -> Response:
+    visible(doc_id)
+    attachment = services().store.get_attachment(doc_id, name, rev=request.args.get("rev"))
+    response = Response(attachment.data, mimetype=attachment.content_type)
+    response.headers["ETag"] = f'"{attachment.digest.removeprefix("md5-")}"'
+    return response
+
+
+@bp.route("/<doc_id>/<path:name>", methods=["PUT", "DELETE"])
+def change_attachment(doc_id: str, name: str) -> Response:
+    raise Forbidden("attachments are sent inline with their document (_bulk_docs or PUT)")

@@ -1,0 +1,196 @@
+"""The scope index: which document sits in which place, in the gateway's own sequence.
+
+A scoped pull must cost what changed inside the scope, not what changed in the
+whole county. Filtering the store's changes feed per user (CouchDB JavaScript
+filters, `_selector` feeds) reads every change in the county for every pull.
+Instead one follower reads the store's changes feed once, for everybody, and
+records each document's place at every level (county, township, village, grid)
+with a gateway sequence number; a user's `_changes` is then an indexed range
+query on (their level's column, gseq). Cost: one index row per document, one
+pass over each change in total, and per pull a read of the in-scope rows only.
+The follower resumes from its own checkpoint, so writes that reach the store
+by any path (the gateway, CouchDB's own replication, a conflict merge) are seen.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from schemas import is_place_code, place_level
+from sync.sqlite_database import SqliteDatabase
+from sync.store import Store
+
+PERSONAL_TYPES = frozenset({"home_visit", "household"})  # hold vulnerable people's data
+LEVELS = ("county", "township", "village", "grid")
+LEVEL_LENGTHS = {"county": 6, "township": 9, "village": 12, "grid": 15}
+INDEX_BATCH = 500
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    doc_id: str
+    gseq: int
+    place: str  # the finest place code known for the document
+    doc_type: str
+    personal: bool
+    deleted: bool
+    leaves: list[str]  # leaf revisions, winner first
+
+
+def place_columns(place: str) -> dict[str, str | None]:
+    """The code at every level the place reaches (None below its own level)."""
+    return {
+        level: place[:length] if len(place) >= length else None
+        for level, length in LEVEL_LENGTHS.items()
+    }
+
+
+class ScopeIndex:
+    def __init__(self, db: SqliteDatabase, store: Store) -> None:
+        self.db, self.store = db, store
+        self._follow_lock = threading.Lock()
+
+    def catch_up(self) -> int:
+        """Index every change the store made since the last call; returns how many.
+
+        One follower at a time; concurrent callers wait and then find nothing new.
+        """
+        with self._follow_lock:
+            since = self._meta("indexed_store_seq")
+            feed = self.store.changes(since=json.loads(since), style="all_docs", include_docs=True)
+            indexed = 0
+            for batch in _batches(feed, INDEX_BATCH):
+                with self.db.write() as conn:
+                    for row in batch:
+                        self._index_row(conn, row)
+                    conn.execute(
+                        "UPDATE meta SET value = ? WHERE key = 'indexed_store_seq'",
+                        (json.dumps(batch[-1]["seq"]),),
+                    )
+                indexed += len(batch)
+            if feed.last_seq != json.loads(since):
+                with self.db.write() as conn:
+                    conn.execute(
+                        "UPDATE meta SET value = ? WHERE key = 'indexed_store_seq'",
+                        (json.dumps(feed.last_seq),),
+                    )
+            return indexed
+
+    def _index_row(self, conn, row: dict) -> None:  # noqa: ANN001 - an sqlite3 connection
+        doc = row.get("doc") or {}
+        doc_id = row["id"]
+        previous = conn.execute(
+            "SELECT county, township, village, grid, doc_type FROM scope_index WHERE doc_id = ?",
+            (doc_id,),
+        ).fetchone()
+        place = doc.get("place") if isinstance(doc.get("place"), str) else None
+        if place is None or not is_place_code(place):
+            # A tombstone stripped of its body (PouchDB's remove) stays where it was.
+            place = next((code for code in reversed(previous[:4]) if code), "") if previous else ""
+        doc_type = (
+            doc.get("type")
+            if isinstance(doc.get("type"), str)
+            else (previous[4] if previous else doc_id.partition(":")[0])
+        )
+        (gseq,) = conn.execute(
+            "UPDATE meta SET value = value + 1 WHERE key = 'gateway_seq' "
+            "RETURNING CAST(value AS INTEGER)"
+        ).fetchone()
+        columns = place_columns(place) if place else dict.fromkeys(LEVELS)
+        conn.execute(
+            "INSERT OR REPLACE INTO scope_index (doc_id, gseq, county, township, village, grid,"
+            " doc_type, personal, deleted, leaves) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                doc_id,
+                gseq,
+                columns["county"] or "",
+                columns["township"],
+                columns["village"],
+                columns["grid"],
+                doc_type,
+                int(doc_type in PERSONAL_TYPES),
+                int(bool(row.get("deleted"))),
+                json.dumps([c["rev"] for c in row["changes"]]),
+            ),
+        )
+
+    def _meta(self, key: str) -> str:
+        with self.db.read() as conn:
+            return conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+
+    def lookup(self, doc_id: str) -> IndexEntry | None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM scope_index WHERE doc_id = ?", (doc_id,)
+            ).fetchone()
+        return _entry(row) if row else None
+
+    def changes(
+        self,
+        scope: str,
+        since: int,
+        limit: int,
+        *,
+        personal: bool,
+        doc_ids: list[str] | None = None,
+    ) -> list[IndexEntry]:
+        """In-scope index rows after `since`, oldest first (an indexed range scan)."""
+        level = place_level(scope)
+        query = f"SELECT {_COLUMNS} FROM scope_index WHERE {level} = ? AND gseq > ?" + (
+            "" if personal else " AND personal = 0"
+        )
+        params: list = [scope, since]
+        if doc_ids is not None:
+            query += f" AND doc_id IN ({','.join('?' * len(doc_ids))})"
+            params += doc_ids
+        with self.db.read() as conn:
+            rows = conn.execute(query + " ORDER BY gseq LIMIT ?", (*params, limit)).fetchall()
+        return [_entry(row) for row in rows]
+
+    def listing(
+        self, scope: str, start_key: str, limit: int, *, personal: bool
+    ) -> list[IndexEntry]:
+        """In-scope documents by id, for `_all_docs`."""
+        level = place_level(scope)
+        query = (
+            f"SELECT {_COLUMNS} FROM scope_index WHERE {level} = ? AND doc_id >= ? "
+            "AND deleted = 0" + ("" if personal else " AND personal = 0")
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(
+                query + " ORDER BY doc_id LIMIT ?", (scope, start_key, limit)
+            ).fetchall()
+        return [_entry(row) for row in rows]
+
+    def last_seq(self, scope: str, *, personal: bool) -> int:
+        level = place_level(scope)
+        query = f"SELECT MAX(gseq) FROM scope_index WHERE {level} = ?" + (
+            "" if personal else " AND personal = 0"
+        )
+        with self.db.read() as conn:
+            return conn.execute(query, (scope,)).fetchone()[0] or 0
+
+
+_COLUMNS = "doc_id, gseq, county, township, village, grid, doc_type, personal, deleted, leaves"
+
+
+def _entry(row: tuple) -> IndexEntry:
+    doc_id, gseq, county, township, village, grid, doc_type, personal, deleted, leaves = row
+    place = grid or village or township or county or ""
+    return IndexEntry(
+        doc_id, gseq, place, doc_type, bool(personal), bool(deleted), json.loads(leaves)
+    )
+
+
+def _batches(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
+    batch: list[dict] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
