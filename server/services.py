@@ -34,8 +34,7 @@ def init_app(app: Flask) -> None:
     data_dir = Path(app.config["DATA_DIR"])
     data_dir.mkdir(parents=True, exist_ok=True)
     url = app.config.get("COUCHDB_URL")
-    store: Store = (CouchStore(url, create=True) if url
-                    else SqliteStore(data_dir / "county.sqlite"))
+    store: Store = CouchStore(url, create=True) if url else SqliteStore(data_dir / "county.sqlite")
     app.extensions["fieldsync"] = Services(store, open_gateway_database(data_dir))
 
 

@@ -9,6 +9,7 @@ retried: it becomes the matching `StoreError` at once.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import random
@@ -45,6 +46,13 @@ def split_credentials(url: str) -> tuple[str, str | None, str | None]:
     netloc = f"{host}:{parts.port}" if parts.port else host
     clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     return clean.rstrip("/"), parts.username, parts.password
+
+
+def basic_auth(username: str, password: str) -> str:
+    """A Basic Authorization value in UTF-8 (as PouchDB sends it): `requests` would
+    encode it as Latin-1 and fail on a Chinese password."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
 
 
 def quote_id(doc_id: str) -> str:
@@ -87,7 +95,7 @@ class HttpClient:
             session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=8))
             session.headers["Accept"] = "application/json"
             if self.username is not None and not self.cookie_auth:
-                session.auth = (self.username, self.password or "")
+                session.headers["Authorization"] = basic_auth(self.username, self.password or "")
             self._local.session = session
             with self._lock:
                 self._sessions.append(session)

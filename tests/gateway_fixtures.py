@@ -1,0 +1,75 @@
+"""A county server running for real on 127.0.0.1, over each store backend.
+
+`county` is parametrised: the embedded SqliteStore, and CouchDB protocol (the
+pouchdb-server test peer) behind `FIELDSYNC_COUCHDB_URL`: every gateway test
+runs against both.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from flask import Flask
+from werkzeug.serving import make_server
+
+from server.app import create_app
+from server.services import services
+from server.users import UserStore
+from sync.http_client import basic_auth
+
+VILLAGE = "422827100001"  # 翔凤镇白岩村 in the demo county
+OTHER_VILLAGE = "422827101001"  # 百福司镇舍米湖村
+PASSWORD = "走访记录-2024"
+
+
+@dataclass
+class County:
+    app: Flask
+    url: str  # the server root, e.g. http://127.0.0.1:PORT
+
+    def db_url(self, username: str) -> str:
+        """The user's logical database, with Basic credentials in the URL."""
+        host = self.url.removeprefix("http://")
+        return f"http://{username}:{PASSWORD}@{host}/db"
+
+    def add_user(self, username: str, role: str, scope: str) -> str:
+        with self.app.app_context():
+            UserStore(services().db).create(username, PASSWORD, role, scope)
+        return username
+
+    def session(self, username: str) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = basic_auth(username, PASSWORD)
+        session.headers["X-Fieldsync-Device"] = f"tablet-{username}"
+        return session
+
+
+@pytest.fixture(params=["embedded", "couchdb"])
+def county(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[County]:
+    config: dict[str, object] = {
+        "DATA_DIR": str(tmp_path / "county"),
+        "TESTING": True,
+        "SECRET_KEY": "test",
+        "LONGPOLL_SECONDS": 2,
+    }
+    if request.param == "couchdb":
+        couch_url = request.getfixturevalue("couch_url")
+        config["COUCHDB_URL"] = f"{couch_url}/county-{uuid.uuid4().hex[:10]}"
+    app = create_app(config)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield County(app, f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        with app.app_context():
+            services().close()

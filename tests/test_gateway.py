@@ -1,0 +1,108 @@
+"""The county gateway with real replicators: ours and PouchDB, over both store backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway_fixtures import OTHER_VILLAGE, VILLAGE, County
+from pouchdb_client import PouchDB
+from replicas import snapshot, sqlite_store
+
+from schemas.rejection_notice import notice_id
+from server.demo_county import DemoCounty
+from server.services import services
+from sync import Store
+from sync.couch_store import CouchStore
+from sync.replicator import replicate
+
+
+def village_records(village_code: str, rounds: int = 3, seed: int = 4) -> list[dict]:
+    county = DemoCounty(seed=seed)
+    village = next(v for v in county.villages if v.code == village_code)
+    docs = []
+    for _ in range(rounds):
+        household = county.household(village)
+        docs += [household, county.home_visit(village, household["_id"]), county.patrol(village)]
+    return docs
+
+
+def invalid_records(village_code: str) -> list[dict]:
+    bad_time, wrong_place = village_records(village_code, 1, seed=99)[1:3]
+    bad_time = {**bad_time, "visited_at": "2024-08-25 09:30"}  # no time zone
+    wrong_place = {**wrong_place, "place": OTHER_VILLAGE + "001"}  # outside the volunteer's scope
+    return [bad_time, wrong_place]
+
+
+def county_store(county: County) -> Store:
+    return county.app.extensions["fieldsync"].store
+
+
+def quarantined(county: County) -> list[tuple[str, str]]:
+    with county.app.app_context(), services().db.read() as conn:
+        return conn.execute("SELECT doc_id, username FROM quarantine ORDER BY id").fetchall()
+
+
+def test_our_replicator_pushes_and_pulls_through_the_gateway(
+    county: County, tmp_path: Path
+) -> None:
+    county.add_user("wangfang", "volunteer", VILLAGE)
+    good, bad = village_records(VILLAGE), invalid_records(VILLAGE)
+    elsewhere = village_records(OTHER_VILLAGE, 1, seed=7)
+    county_store(county).bulk_docs(elsewhere)  # another village's work, already at the county
+    with (
+        sqlite_store(tmp_path, "tablet") as tablet,
+        CouchStore(county.db_url("wangfang")) as gateway,
+    ):
+        tablet.bulk_docs(good + bad)
+        pushed = replicate(tablet, gateway, batch_size=4)
+        assert sorted(f["id"] for f in pushed.failures) == sorted(d["_id"] for d in bad)
+        assert all(f["error"] == "forbidden" for f in pushed.failures)
+        assert pushed.docs_written == len(good)
+        for doc in good:
+            assert county_store(county).get(doc["_id"])["_rev"] == tablet.get(doc["_id"])["_rev"]
+        assert sorted(q[0] for q in quarantined(county)) == sorted(d["_id"] for d in bad)
+
+        pulled = replicate(gateway, tablet, batch_size=4)
+        assert pulled.ok
+        notices = [tablet.get(notice_id(d["_id"])) for d in bad]
+        assert all(n["type"] == "rejection_notice" and n["reasons"] for n in notices)
+        assert "时区" in " ".join(notices[0]["reasons"])
+        held = set(snapshot(tablet))
+        assert not held & {d["_id"] for d in elsewhere}  # nothing from outside the scope
+
+        # the volunteer corrects the record: it lands and its notice is withdrawn
+        fixed = {**tablet.get(bad[0]["_id"]), "visited_at": "2024-08-25T09:30:00+08:00"}
+        tablet.put(fixed)
+        assert replicate(tablet, gateway).ok
+        replicate(gateway, tablet)
+        assert tablet.open_revs(notice_id(bad[0]["_id"]), "all")[0]["ok"].get("_deleted")
+
+
+def test_pouchdb_pushes_and_pulls_through_the_gateway(county: County, pouch: PouchDB) -> None:
+    county.add_user("lisi", "station_lead", VILLAGE)
+    county_store(county).bulk_docs(village_records(OTHER_VILLAGE, 1, seed=7))
+    good, bad = village_records(VILLAGE, 2), invalid_records(VILLAGE)
+    tablet = pouch.open_local("tablet")
+    pouch.bulk_docs(tablet, good + bad)
+    remote = pouch.open_remote(f"{county.url}/db", username="lisi", password="走访记录-2024")
+    pushed = pouch.replicate(tablet, remote)
+    assert pushed["docs_written"] == len(good)
+    assert pushed["doc_write_failures"] == len(bad)
+    pulled = pouch.replicate(remote, pouch.open_local("fresh"))
+    ids = {row["id"] for row in pouch.all_docs(pouch.open_local("fresh"))["rows"]}
+    assert {d["_id"] for d in good} <= ids
+    assert {notice_id(d["_id"]) for d in bad} <= ids
+    assert all(
+        i.split(":")[0] in {"household", "home_visit", "patrol", "rejection_notice"} for i in ids
+    )
+    assert pulled["doc_write_failures"] == 0
+    assert len(quarantined(county)) == len(bad)
+
+
+def test_an_admin_never_receives_personal_data(county: County, tmp_path: Path) -> None:
+    county.add_user("it", "admin", "422827")
+    county_store(county).bulk_docs(village_records(VILLAGE, 2))
+    with sqlite_store(tmp_path, "admin") as copy, CouchStore(county.db_url("it")) as gateway:
+        assert replicate(gateway, copy).ok
+        types = {doc_id.split(":")[0] for doc_id in snapshot(copy)}
+    assert types == {"patrol"}
