@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import Flask, Response, current_app
 from werkzeug.exceptions import HTTPException
 
-from . import auth, gateway, health, logs, services
+from . import auth, gateway, health, logs, services, staff
 from .http_io import reply
 
 DEFAULTS: dict[str, object] = {
@@ -39,6 +39,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     auth.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(gateway.bp)
+    app.register_blueprint(staff.bp)
     app.register_error_handler(HTTPException, _http_error)
     return app
 
