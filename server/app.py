@@ -26,6 +26,7 @@ DEFAULTS: dict[str, object] = {
 
 def create_app(test_config: Mapping | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
     app.config.from_mapping(DEFAULTS)
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)

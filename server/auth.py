@@ -96,7 +96,9 @@ class Auth:
 
     def check(self, username: str, password: str) -> User | None:
         """The active user these credentials belong to, or None."""
-        key = hmac.new(self.secret, f"{username}\0{password}".encode("utf-8", "surrogatepass"), "sha256").digest()
+        key = hmac.new(
+            self.secret, f"{username}\0{password}".encode("utf-8", "surrogatepass"), "sha256"
+        ).digest()
         found = self.users.credentials(username)
         with self._lock:
             cached = self._verified.get(key)
@@ -190,7 +192,9 @@ def _stamp(password_hash: str) -> str:
 def _login(username: str, password: str, via: str) -> User | Response:
     """Check credentials under the failure limit: the User, or the 401/429 response."""
     auth = _auth()
-    key = f"{request.remote_addr or ''}|{username[:100]}"
+    # Hashed: a password typed into the name field must not rest on disk.
+    attempt = f"{request.remote_addr}|{username}".encode("utf-8", "surrogatepass")
+    key = hashlib.sha256(attempt).hexdigest()
     wait = auth.limiter.retry_after(key)
     if wait is not None:
         log_event("login_blocked", user=_known(username), remote=request.remote_addr, via=via)

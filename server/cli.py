@@ -20,7 +20,9 @@ from sync.open import open_store
 from sync.replicator import DEFAULT_BATCH_SIZE, ReplicationResult
 from sync.replicator import replicate as replicate_stores
 
+from .admin_cli import admin
 from .demo_county import DemoCounty
+from .serve import serve
 
 BATCH = 500
 
@@ -256,3 +258,7 @@ def _copy(source: Store, target: Store, doc_id: str) -> None:
     failures = target.bulk_docs(leaves, new_edits=False)
     if failures:
         raise StoreError(json.dumps(failures, ensure_ascii=False))
+
+
+main.add_command(admin)
+main.add_command(serve)

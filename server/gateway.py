@@ -11,10 +11,13 @@ may not see is answered exactly like one that does not exist.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterable
 
 from flask import Blueprint, Response, current_app, g, request
 
+from sync import revtree
+from sync.documents import check_doc_id
 from sync.errors import BadRequest, Forbidden, NotFound, StoreError
 
 from . import local_docs
@@ -149,16 +152,22 @@ def revs_diff() -> Response:
     if not isinstance(body, dict):
         raise BadRequest("_revs_diff needs an object of {id: [revs]}")
     user = current_user()
-    answer = {}
-    readable = {}
+    # Every entry is checked here, alike for every id, and a document the caller may not see
+    # is asked about under a fresh id no document has: the store then answers for it exactly
+    # as for a missing one, and the answer keeps the request's order, so neither an error,
+    # an entry's shape nor its position tells a hidden document from a missing one.
+    wanted: dict[str, list[str]] = {}
+    asked_as: dict[str, str] = {}
     for doc_id, revs in body.items():
+        check_doc_id(doc_id)
+        if not isinstance(revs, list):
+            raise BadRequest(f"_revs_diff: revisions of {doc_id[:80]!r} must be a list")
         entry = scope_index().lookup(doc_id)
-        if entry is None or may_read(user, entry):
-            readable[doc_id] = revs
-        elif isinstance(revs, list):
-            answer[doc_id] = {"missing": revs}  # as if unknown: push it, it will be judged
-    answer.update(services().store.revs_diff(readable))
-    return reply(answer)
+        readable = entry is None or may_read(user, entry)
+        asked_as[doc_id] = doc_id if readable else f"hidden-{uuid.uuid4().hex}"
+        wanted[asked_as[doc_id]] = [revtree.normalize_rev(rev) for rev in revs]
+    diff = services().store.revs_diff(wanted)
+    return reply({doc_id: diff[asked] for doc_id, asked in asked_as.items() if asked in diff})
 
 
 @bp.post("/_bulk_get")

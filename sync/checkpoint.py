@@ -30,37 +30,44 @@ def replication_id(source: Store, target: Store, params: Mapping) -> str:
     return hashlib.md5(recipe.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
-def _read(store: Store, rep_id: str) -> dict | None:
-    doc = _read_raw(store, rep_id)
-    if doc is None or doc.get("replication_id_version") != REPLICATION_ID_VERSION:
-        return None
-    return doc
-
-
 def start_seq(source: Store, target: Store, rep_id: str) -> Seq:
     """Where to resume: the last sequence both sides agree was reached, else 0."""
-    on_source, on_target = _read(source, rep_id), _read(target, rep_id)
-    if not on_source or not on_target:
+    return _agreed_seq(_read_raw(source, rep_id), _read_raw(target, rep_id))
+
+
+def _agreed_seq(on_source: dict | None, on_target: dict | None) -> Seq:
+    """CouchDB's log comparison of the two sides' checkpoints."""
+    if not _current_version(on_source) or not _current_version(on_target):
         return 0
     if on_source.get("session_id") == on_target.get("session_id"):
         return on_source.get("source_last_seq", 0)
-    target_sessions = {entry.get("session_id"): entry for entry in on_target.get("history", [])}
+    target_sessions = {entry.get("session_id") for entry in on_target.get("history", [])}
     for entry in on_source.get("history", []):  # newest first
         if entry.get("session_id") in target_sessions:
             return entry.get("recorded_seq", 0)
     return 0
 
 
-class Checkpointer:
-    """Writes one replication session's checkpoints to both sides."""
+def _current_version(doc: dict | None) -> bool:
+    return doc is not None and doc.get("replication_id_version") == REPLICATION_ID_VERSION
 
-    def __init__(self, source: Store, target: Store, rep_id: str, start: Seq) -> None:
+
+class Checkpointer:
+    """One replication session's checkpoints on both sides.
+
+    Both sides' checkpoints are read once, at the start; later writes reuse the
+    revision and history they wrote last, so a checkpoint costs one write per side
+    (re-reading only if another writer got in between, on a 409).
+    """
+
+    def __init__(self, source: Store, target: Store, rep_id: str) -> None:
         self.source, self.target, self.rep_id = source, target, rep_id
         self.session_id = hashlib.md5(
             f"{rep_id}{time.time_ns()}".encode(), usedforsecurity=False
         ).hexdigest()
         self.start_time = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
-        self.start_seq = start
+        self._held = {"source": _read_raw(source, rep_id), "target": _read_raw(target, rep_id)}
+        self.start_seq = _agreed_seq(self._held["source"], self._held["target"])
 
     def record(self, seq: Seq, counters: Mapping[str, int]) -> None:
         """Record that everything up to `seq` is on the target (target first, then source:
@@ -74,12 +81,12 @@ class Checkpointer:
             "recorded_seq": seq,
             **counters,
         }
-        for store in (self.target, self.source):
-            self._write(store, seq, entry)
+        for side, store in (("target", self.target), ("source", self.source)):
+            self._write(side, store, seq, entry)
 
-    def _write(self, store: Store, seq: Seq, entry: dict) -> None:
-        for _ in range(3):  # another writer may race us: re-read and retry on 409
-            current = _read_raw(store, self.rep_id)
+    def _write(self, side: str, store: Store, seq: Seq, entry: dict) -> None:
+        for _ in range(3):
+            current = self._held[side]
             history = [
                 h
                 for h in (current or {}).get("history", [])
@@ -95,10 +102,10 @@ class Checkpointer:
             if current and "_rev" in current:
                 doc["_rev"] = current["_rev"]
             try:
-                store.put_local(doc)
+                self._held[side] = {**doc, "_rev": store.put_local(doc)}
                 return
-            except Conflict:
-                continue
+            except Conflict:  # another writer got in between: re-read, merge, retry
+                self._held[side] = _read_raw(store, self.rep_id)
         raise StoreError(f"could not write checkpoint _local/{self.rep_id}: kept conflicting")
 
 

@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -39,8 +40,11 @@ SPECIAL_MEMBERS = frozenset(
 )
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _has_control(text: str) -> bool:
-    return any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in text)
+    return _CONTROL.search(text) is not None
 
 
 def _utf8(text: str, what: str) -> bytes:
@@ -86,33 +90,59 @@ def local_doc_id(local_id: object) -> str:
 def check_json_value(value: object, where: str = "document") -> None:
     """Refuse anything that is not plain JSON: non-string keys, NaN, bytes,
     sets, unpaired surrogates, nesting deeper than MAX_DEPTH."""
-    if not _is_plain_json(value):
+    if not _is_plain_json(value) or not _encodes(value):
         _explain_json_problem(value, where)
 
 
+def _encodes(value: object) -> bool:
+    """Unpaired surrogates, in keys or values, fail to encode as UTF-8."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_SCALARS = (str, int, bool, type(None))
+
+
 def _is_plain_json(value: object) -> bool:
-    """The fast check for the common case: no path strings are built."""
+    """The fast structural check for the common case: no path strings are built,
+    exact type tests (JSON parsers give exactly these types)."""
     stack: list[tuple[object, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return False
-        if isinstance(item, str | bool | int) or item is None:
+        kind = type(item)
+        if kind in _SCALARS:
             continue
-        if isinstance(item, float):
-            if not math.isfinite(item):
+        if depth >= MAX_DEPTH + 1:
+            return False
+        if kind is dict:
+            for key, child in item.items():  # type: ignore[attr-defined]
+                if type(key) is not str:
+                    return False
+                if type(child) not in _SCALARS:
+                    stack.append((child, depth + 1))
+        elif kind is list:
+            stack.extend(
+                (child, depth + 1)
+                for child in item  # type: ignore[attr-defined]
+                if type(child) not in _SCALARS
+            )
+        elif kind is float:
+            if not math.isfinite(item):  # type: ignore[arg-type]
                 return False
-        elif isinstance(item, Mapping):
-            if not all(isinstance(key, str) for key in item):
-                return False
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, Mapping | list | tuple | float | str | int):
+            return _is_plain_json(json.loads(json.dumps(item))) if _dumps_ok(item) else False
         else:
             return False
-    try:  # unpaired surrogates, in keys or values, fail to encode
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
+    return True
+
+
+def _dumps_ok(item: object) -> bool:
+    try:
+        json.dumps(item, allow_nan=False)
+    except (TypeError, ValueError):
         return False
     return True
 
@@ -211,7 +241,8 @@ def check_document(
     if not isinstance(doc, Mapping):
         raise BadRequest(f"a document must be a JSON object, got {type(doc).__name__}")
     doc_id = check_doc_id(doc.get("_id"))
-    check_json_value(doc, f"document {doc_id[:80]!r}")
+    if not _is_plain_json(doc):
+        _explain_json_problem(doc, f"document {doc_id[:80]!r}")
     special = {}
     body = {}
     for key, value in doc.items():
@@ -227,7 +258,11 @@ def check_document(
         special["_rev"] = revtree.normalize_rev(special["_rev"])
     path = None if new_edits else _replicated_path(doc_id, special)
     body_json = dump_json(body)
-    size = len(body_json.encode("utf-8"))
+    try:
+        size = len(body_json.encode("utf-8"))
+    except UnicodeEncodeError:  # an unpaired surrogate somewhere in the body
+        _explain_json_problem(body, f"document {doc_id[:80]!r}")
+        raise
     if size > max_doc_bytes:
         raise TooLarge(
             f"document {doc_id[:80]!r} is {size} bytes; the limit is {max_doc_bytes} bytes"
@@ -258,7 +293,7 @@ def _parse_attachments(
     parsed: dict[str, NewAttachment | AttachmentStub] = {}
     for name, meta in raw.items():
         label = f"attachment {name[:80]!r} of {doc_id[:80]!r}"
-        if not name or name.startswith("_") or _has_control(name) or len(name.encode()) > 255:
+        if not name or name.startswith("_") or _has_control(name) or len(_utf8(name, label)) > 255:
             raise BadRequest(
                 f"{label}: names must be 1-255 bytes, no control characters, not starting with '_'"
             )
@@ -280,6 +315,7 @@ def _new_attachment(label: str, meta: Mapping, limit: int) -> NewAttachment:
     content_type = meta.get("content_type", "application/octet-stream")
     if not isinstance(content_type, str) or _has_control(content_type) or len(content_type) > 255:
         raise BadRequest(f"{label}: content_type must be a short string")
+    _utf8(content_type, f"{label} content_type")
     encoded = meta.get("data")
     if not isinstance(encoded, str):
         raise BadRequest(f"{label}: needs base64 'data' or 'stub': true")

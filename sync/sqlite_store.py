@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 
 from . import revtree
@@ -133,58 +134,66 @@ class SqliteStore(Store):
                 raise BadRequest("open_revs must be a list of revisions or 'all'")
             revs = [revtree.normalize_rev(r) for r in revs]
         with self._read() as conn:
-            tree = revisions.load_tree(conn, doc_id)
-            if tree is None:
-                return [] if revs == "all" else [{"missing": r} for r in revs]
-            wanted = revtree.leaves(tree) if revs == "all" else revs
-            results = []
-            for rev in wanted:
-                doc = None
-                if rev in tree:
-                    doc = revisions.build_doc(
-                        conn,
-                        doc_id,
-                        rev,
-                        tree,
-                        revs=revs_history,
-                        attachments=attachments,
-                        atts_since=atts_since,
-                    )
-                results.append({"ok": doc} if doc is not None else {"missing": rev})
+            return self._open_revs(conn, doc_id, revs, revs_history, attachments, atts_since)
+
+    @staticmethod
+    def _open_revs(
+        conn: sqlite3.Connection,
+        doc_id: str,
+        revs: list[str] | str,
+        revs_history: bool,
+        attachments: bool,
+        atts_since: list[str] | None,
+    ) -> list[dict]:
+        """`open_revs` inside a read transaction the caller holds; `revs` normalised,
+        or "all"; for `bulk_get`, ``None`` in the list means the winner."""
+        tree = revisions.load_tree(conn, doc_id)
+        if tree is None:
+            return [] if revs == "all" else [{"missing": r} for r in revs if r]
+        if revs == "all":
+            wanted = revtree.leaves(tree)
+        else:
+            wanted = [r if r else revtree.winning_rev(tree) for r in revs]
+        results = []
+        for rev in wanted:
+            doc = None
+            if rev in tree:
+                doc = revisions.build_doc(
+                    conn,
+                    doc_id,
+                    rev,
+                    tree,
+                    revs=revs_history,
+                    attachments=attachments,
+                    atts_since=atts_since,
+                )
+            results.append({"ok": doc} if doc is not None else {"missing": rev})
         return results
 
     def bulk_get(
         self, requests: Iterable[Mapping], *, revs: bool = True, attachments: bool = False
     ) -> list[dict]:
         results = []
-        for request in requests:
-            if not isinstance(request, Mapping):
-                raise BadRequest("each _bulk_get request must be an object with an 'id'")
-            doc_id, rev = request.get("id"), request.get("rev")
-            try:
-                check_doc_id(doc_id)
-                if rev is None:
-                    with self._read() as conn:
-                        tree = revisions.load_tree(conn, doc_id)
-                    wanted = [revtree.winning_rev(tree)] if tree else []
-                else:
-                    wanted = [rev]
-                found = self.open_revs(
-                    doc_id,
-                    wanted,
-                    revs_history=revs,
-                    attachments=attachments,
-                    atts_since=request.get("atts_since"),
-                )
-                docs = [
-                    {"ok": item["ok"]}
-                    if "ok" in item
-                    else _bulk_get_error(doc_id, item["missing"], NotFound("missing"))
-                    for item in found
-                ] or [_bulk_get_error(doc_id, "undefined", NotFound("missing"))]
-            except StoreError as exc:
-                docs = [_bulk_get_error(doc_id, rev, exc)]
-            results.append({"id": doc_id, "docs": docs})
+        with self._read() as conn:  # one snapshot, one transaction for the whole batch
+            for request in requests:
+                if not isinstance(request, Mapping):
+                    raise BadRequest("each _bulk_get request must be an object with an 'id'")
+                doc_id, rev = request.get("id"), request.get("rev")
+                try:
+                    check_doc_id(doc_id)
+                    wanted = [revtree.normalize_rev(rev) if rev is not None else None]
+                    found = self._open_revs(
+                        conn, doc_id, wanted, revs, attachments, request.get("atts_since")
+                    )
+                    docs = [
+                        {"ok": item["ok"]}
+                        if "ok" in item
+                        else _bulk_get_error(doc_id, item["missing"], NotFound("missing"))
+                        for item in found
+                    ] or [_bulk_get_error(doc_id, "undefined", NotFound("missing"))]
+                except StoreError as exc:
+                    docs = [_bulk_get_error(doc_id, rev, exc)]
+                results.append({"id": doc_id, "docs": docs})
         return results
 
     def revs_diff(self, revs: Mapping[str, list[str]]) -> dict[str, dict]:

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 from gateway_fixtures import county  # noqa: E402, F401  (a live county server, each backend)
 from peer_server import running_pouchdb_server  # noqa: E402
 from pouchdb_client import pouch  # noqa: E402, F401  (the PouchDB-in-Node fixture)
+from server_fixtures import app, client, clock, create_user, runner  # noqa: E402, F401
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,6 @@ def server_config(data_dir: Path, clock: Callable[[], float] | None = None, **ov
     }
 
 
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

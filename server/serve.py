@@ -1,0 +1,60 @@
+"""`fieldsync serve`: the county server under waitress, a production WSGI server.
+
+Never Flask's development server: it is single-process, unhardened, and warns
+so itself. waitress is pure Python (nothing to compile on a county office
+machine) and serves each request on one of `--threads` worker threads.
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+import click
+from waitress import create_server
+
+from .app import create_app
+from .logs import log_event
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)  # waitress's loop stops on it as on Ctrl-C
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=5984,
+    show_default=True,
+    help="Port to listen on (CouchDB's; 0 picks a free one).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=8,
+    show_default=True,
+    help="Worker threads: requests served at once (a longpoll holds one).",
+)
+def serve(host: str, port: int, threads: int) -> None:
+    """Run the county server (configuration: FIELDSYNC_* variables, instance/config.py).
+    运行县级服务器。"""
+    app = create_app()
+    server = create_server(app, host=host, port=port, threads=threads, ident="fieldsync")
+    url = f"http://{_url_host(host)}:{server.effective_port}"
+    signal.signal(signal.SIGTERM, _stop)
+    with app.app_context():
+        log_event("serving", url=url, threads=threads, data_dir=str(app.config["DATA_DIR"]))
+    click.echo(f"Serving 服务地址 {url}  (Ctrl-C to stop 按 Ctrl-C 停止)", err=True)
+    try:
+        server.run()  # returns on SIGTERM or Ctrl-C, once the worker threads stopped
+    finally:
+        server.close()
+        app.extensions["fieldsync"].close()
+        with app.app_context():
+            log_event("stopped", url=url)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
