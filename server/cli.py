@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import click
+from flask import Flask
 
 from schemas import DocumentInvalid, validate_document
 from schemas.merge import resolver_for
@@ -21,8 +22,11 @@ from sync.replicator import DEFAULT_BATCH_SIZE, ReplicationResult
 from sync.replicator import replicate as replicate_stores
 
 from .admin_cli import admin
+from .app import create_app
 from .demo_county import DemoCounty
-from .serve import serve
+from .serve import run_server, serve
+from .services import services
+from .users import UserStore
 
 BATCH = 500
 
@@ -83,9 +87,23 @@ def _save(store: Store, batch: list[dict]) -> Counter:
     help="Rounds of field work per village (each: a household, a visit, a patrol).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Demo data seed.")
-def demo(data_dir: Path, rounds: int, seed: int) -> None:
-    """Build a realistic demo county in the embedded store and show what the
-    document core guarantees. 生成演示县数据并演示核心保证。"""
+@click.option(
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="Then run the county server on the demo data.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=5984,
+    show_default=True,
+    help="Port to listen on.",
+)
+def demo(data_dir: Path, rounds: int, seed: int, serve: bool, host: str, port: int) -> None:
+    """Build a realistic demo county in the embedded store, show what the document
+    core guarantees, then serve it. 生成演示县数据，演示核心保证，并启动县级服务器。"""
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
@@ -103,10 +121,36 @@ def demo(data_dir: Path, rounds: int, seed: int) -> None:
             f"\nDatabase 数据库: {store.path}  documents {info['doc_count']}, "
             f"update_seq {info['update_seq']}, {size / 1e6:.1f} MB"
         )
-    click.echo(
-        "The county server (Flask gateway) comes next; this demo ran the embedded "
-        "store locally. 县级服务端将在下一步提供。"
-    )
+    app = create_app({"DATA_DIR": str(data_dir)})
+    _create_demo_users(app, county.villages[0].code)
+    if serve:
+        click.echo(
+            f"\nReplicate as a volunteer 以志愿者身份同步: fieldsync replicate "
+            f"http://{DEMO_USERS[0][0]}:{DEMO_PASSWORD}@{host}:{port or 5984}/db "
+            "tablet.sqlite"
+        )
+        run_server(app, host, port, threads=8)
+    else:
+        app.extensions["fieldsync"].close()
+
+
+DEMO_PASSWORD = "demo-pass-2024"
+DEMO_USERS = [  # (username, role, scope: None means the demo village)
+    ("xiaowang", "volunteer", None),
+    ("laoli", "station_lead", None),
+    ("chenke", "county_staff", "422827"),
+    ("admin", "admin", "422827"),
+]
+
+
+def _create_demo_users(app: Flask, village: str) -> None:
+    with app.app_context():
+        users = UserStore(services().db)
+        for username, role, scope in DEMO_USERS:
+            users.create(username, DEMO_PASSWORD, role, scope or village)
+    click.echo(f"\nDemo accounts 演示账号 (password 密码 {DEMO_PASSWORD}):")
+    for username, role, scope in DEMO_USERS:
+        click.echo(f"  {username:<10} {role:<13} scope 范围 {scope or village}")
 
 
 @main.command()

@@ -11,6 +11,7 @@ import signal
 from types import FrameType
 
 import click
+from flask import Flask
 from waitress import create_server
 
 from .app import create_app
@@ -40,7 +41,11 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 def serve(host: str, port: int, threads: int) -> None:
     """Run the county server (configuration: FIELDSYNC_* variables, instance/config.py).
     运行县级服务器。"""
-    app = create_app()
+    run_server(create_app(), host, port, threads)
+
+
+def run_server(app: Flask, host: str, port: int, threads: int) -> None:
+    """Serve `app` under waitress until SIGTERM or Ctrl-C, then close its stores."""
     server = create_server(app, host=host, port=port, threads=threads, ident="fieldsync")
     url = f"http://{_url_host(host)}:{server.effective_port}"
     signal.signal(signal.SIGTERM, _stop)

@@ -33,7 +33,9 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
 
 def test_demo_builds_a_valid_county_and_shows_the_guarantees(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo"
-    result = CliRunner().invoke(main, ["demo", "--data-dir", str(data_dir), "--rounds", "1"])
+    result = CliRunner().invoke(
+        main, ["demo", "--data-dir", str(data_dir), "--rounds", "1", "--no-serve"]
+    )
     assert result.exit_code == 0, result.output
     assert "refused 拒收" not in result.output  # every generated document is valid
     assert "缺少时区" in result.output and "Time zone missing" in result.output
@@ -61,7 +63,9 @@ def test_replicate_command_copies_scoped_data_and_merges_conflicts(tmp_path: Pat
     runner = CliRunner()
     county = tmp_path / "demo" / "county.sqlite"
     assert (
-        runner.invoke(main, ["demo", "--data-dir", str(county.parent), "--rounds", "1"]).exit_code
+        runner.invoke(
+            main, ["demo", "--data-dir", str(county.parent), "--rounds", "1", "--no-serve"]
+        ).exit_code
         == 0
     )
     hub = tmp_path / "hub.sqlite"
@@ -77,3 +81,25 @@ def test_replicate_command_copies_scoped_data_and_merges_conflicts(tmp_path: Pat
     result = runner.invoke(main, ["replicate", str(county), str(hub), "--both-ways", "--resolve"])
     assert result.exit_code == 0, result.output
     assert "conflicts merged 冲突已合并 1" in result.output
+
+
+def test_demo_county_is_served_with_scoped_demo_accounts(tmp_path: Path) -> None:
+    from server.app import create_app
+    from sync.http_client import basic_auth
+
+    data_dir = tmp_path / "demo"
+    result = CliRunner().invoke(
+        main, ["demo", "--data-dir", str(data_dir), "--rounds", "1", "--no-serve"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "xiaowang" in result.output and "demo-pass-2024" in result.output
+    app = create_app({"DATA_DIR": str(data_dir), "TESTING": True})
+    try:
+        client = app.test_client()
+        auth = {"Authorization": basic_auth("xiaowang", "demo-pass-2024")}
+        rows = client.get("/db/_changes?include_docs=true", headers=auth).get_json()["results"]
+        places = {row["doc"]["place"] for row in rows if not row.get("deleted")}
+        assert rows and all(place.startswith("422827100001") for place in places)
+        assert client.get("/db/_changes").status_code == 401
+    finally:
+        app.extensions["fieldsync"].close()
