@@ -18,6 +18,7 @@ from schemas import (
     SERVER_ONLY_TYPES,
     DocumentInvalid,
     error_messages,
+    is_place_code,
     msg,
     place_within,
     server_owned_fields,
@@ -41,6 +42,12 @@ WRITABLE: dict[str, frozenset[str]] = {
     "admin": REFERENCE_WRITE_TYPES,
 }
 FIELD_ROLES = frozenset({"volunteer", "station_lead"})  # may not touch server-owned fields
+# The refusal of a write to a document outside the caller's scope: it names no place.
+HIDDEN_DOCUMENT = "该记录不在你的负责范围内。 / The document is outside your scope."
+HISTORY_REWRITTEN = (
+    "修订历史与服务器上的不一致，不能改写。 / "
+    "The revision history contradicts the server's and may not be rewritten."
+)
 
 
 @dataclass(frozen=True)
@@ -57,19 +64,28 @@ def reasons_to_refuse(
     doc, user = pushed.doc, pushed.user
     doc_id = str(doc.get("_id"))
     doc_type = doc.get("type") if not doc.get("_deleted") else None
+    if not isinstance(doc_type, str):  # a list or object is no type (and is unhashable)
+        doc_type = None
     doc_type = doc_type or (existing.doc_type if existing else doc_id.partition(":")[0])
     if doc_type in SERVER_ONLY_TYPES or doc_type not in WRITABLE[user.role]:
         return [msg("push_type_forbidden", role=user.role, type=doc_type)]
     if existing is not None and existing.place and not place_within(existing.place, user.scope):
-        return [msg("push_out_of_scope", place=existing.place)]
+        # Judged as if it did not exist, so the refusal names only what the caller sent,
+        # never where the document is; a push that would then pass is still refused.
+        return reasons_to_refuse(pushed, None, None) or [HIDDEN_DOCUMENT]
     if doc.get("_deleted") and not _has_body(doc):
         return []  # a bare tombstone (PouchDB's remove) of a document in scope
     try:
         clean = validate_document(doc)
     except DocumentInvalid as exc:
         return [f"{path}: {message}" for path, message in error_messages(exc.errors)]
-    if not place_within(clean["place"], user.scope):
-        return [msg("push_out_of_scope", place=clean["place"])]
+    place = clean.get("place")
+    if doc.get("_deleted") is True and not (isinstance(place, str) and is_place_code(place)):
+        # A tombstone is validated by its id only: without a place of its own it stays where
+        # the document was (the index keeps that place), as a bare tombstone does.
+        return []
+    if not place_within(place, user.scope):
+        return [msg("push_out_of_scope", place=place)]
     if user.role in FIELD_ROLES:
         for name in sorted(server_owned_fields(doc_type)):
             if doc.get(name) != (current or {}).get(name):
@@ -120,7 +136,12 @@ def write_notice(store: Store, pushed: Pushed, reasons: list[str]) -> None:
     """Tell the author, in their place, why the revision was refused."""
     doc, user = pushed.doc, pushed.user
     place = doc.get("place")
-    if not isinstance(place, str) or not place_within(place, user.scope):
+    # A refused document's place may be anything: only a real code inside the scope is used.
+    if (
+        not isinstance(place, str)
+        or not is_place_code(place)
+        or not place_within(place, user.scope)
+    ):
         place = user.scope
     now = datetime.now(UTC).isoformat(timespec="seconds")
     notice = {
@@ -138,14 +159,17 @@ def write_notice(store: Store, pushed: Pushed, reasons: list[str]) -> None:
         "rejected_at": now,
         "pushed_by": user.username,
     }
-    _replace(store, notice)
+    _replace(store, notice, user.scope)
 
 
-def clear_notice(store: Store, doc_id: str) -> None:
-    """An accepted revision settles the document's notice, if it had one."""
+def clear_notice(store: Store, pushed: Pushed) -> None:
+    """An accepted revision settles the document's notice, if it had one in the author's
+    scope (a notice elsewhere answers somebody else's push)."""
     try:
-        current = store.get(notice_id(doc_id))
+        current = store.get(notice_id(str(pushed.doc.get("_id"))))
     except NotFound:
+        return
+    if not _placed_within(current, pushed.user.scope):
         return
     store.put(
         {
@@ -158,12 +182,28 @@ def clear_notice(store: Store, doc_id: str) -> None:
     )
 
 
-def _replace(store: Store, doc: dict) -> None:
+def _placed_within(doc: dict, scope: str) -> bool:
+    place = doc.get("place")
+    return isinstance(place, str) and is_place_code(place) and place_within(place, scope)
+
+
+def _same_refusal(current: dict, notice: dict) -> bool:
+    keys = ("place", "about", "rev", "reasons", "pushed_by")
+    return all(current.get(key) == notice[key] for key in keys)
+
+
+def _replace(store: Store, doc: dict, scope: str) -> None:
     for _ in range(3):  # another refusal may race us: re-read and retry
         try:
-            doc = {**doc, "_rev": store.get(doc["_id"])["_rev"]}
+            current = store.get(doc["_id"])
         except NotFound:
             doc.pop("_rev", None)
+        else:
+            if not _placed_within(current, scope):
+                return  # another scope's notice about the same id: never moved or overwritten
+            if _same_refusal(current, doc):
+                return  # a replayed push: the notice already says this, leave it as it is
+            doc = {**doc, "_rev": current["_rev"]}
         try:
             store.put(doc)
             return

@@ -19,9 +19,18 @@ from flask import Blueprint, Response, current_app, g, request
 from sync import revtree
 from sync.documents import check_doc_id
 from sync.errors import BadRequest, Forbidden, NotFound, StoreError
+from sync.store import Store
 
 from . import local_docs
-from .arrival import Pushed, clear_notice, log_write, quarantine, reasons_to_refuse, write_notice
+from .arrival import (
+    HISTORY_REWRITTEN,
+    Pushed,
+    clear_notice,
+    log_write,
+    quarantine,
+    reasons_to_refuse,
+    write_notice,
+)
 from .auth import current_user, device_id, login_required
 from .http_io import flag, int_arg, json_arg, json_body, reply, store_error
 from .scope import IndexEntry, ScopeIndex
@@ -97,10 +106,8 @@ def changes() -> Response:
     since = request.args.get("since", "0")
     if since == "now":
         since_seq = scope_index().last_seq(user.scope, personal=user.role in PERSONAL_ROLES)
-    elif since.isdigit():
-        since_seq = int(since)
-    else:
-        raise BadRequest("since must be a sequence this database gave, or 'now'")
+    else:  # bounded: SQLite's integers end at 2**63 - 1 (a larger since was a 500)
+        since_seq = int_arg("since", 0, high=2**63 - 1)
     limit = int_arg("limit", CHANGES_PAGE, low=1, high=10_000)
     doc_ids = None
     if request.args.get("filter") == "_doc_ids":
@@ -238,6 +245,8 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
         existing = scope_index().lookup(doc["_id"])
         current = _current(doc["_id"]) if existing else None
         reasons = reasons_to_refuse(pushed, existing, current)
+        if not reasons and existing is not None and not new_edits and _rewrites_history(doc):
+            reasons = [HISTORY_REWRITTEN]
         if reasons:
             quarantine(db, pushed, reasons)
             log_write(db, pushed, "quarantined")
@@ -247,18 +256,40 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
             accepted.append((len(rows), pushed))
             rows.append(None)
     if accepted:
-        written = store.bulk_docs([p.doc for _, p in accepted], new_edits=new_edits)
-        failures = {row.get("id"): row for row in written if "error" in row}
+        written = _write(store, [p.doc for _, p in accepted], new_edits)
         for (index, pushed), row in zip(
             accepted, _rows_for(accepted, written, new_edits), strict=True
         ):
             rows[index] = row
-            failed = pushed.doc["_id"] in failures if not new_edits else "error" in row
-            log_write(db, pushed, "failed" if failed else "accepted")
-            if not failed:
-                clear_notice(store, pushed.doc["_id"])
+            if "error" not in row:
+                log_write(db, pushed, "accepted")
+                clear_notice(store, pushed)
+            elif row["error"] == "conflict":
+                log_write(db, pushed, "failed")  # an edit of an old revision: the caller retries
+            else:
+                # The store refused what arrival let through (a forged history, an attachment
+                # not matching its digest, too large): kept like any refusal, since a
+                # replicator never sends it again.
+                reasons = [str(row.get("reason") or row["error"])]
+                quarantine(db, pushed, reasons)
+                log_write(db, pushed, "quarantined")
+                write_notice(store, pushed, reasons)
     scope_index().catch_up()
     return rows  # type: ignore[return-value]
+
+
+def _write(store: Store, docs: list[dict], new_edits: bool) -> list[dict]:
+    """The store's rows for `docs`. A refusal of the whole request (CouchDB answers a missing
+    attachment stub with a 412 for the batch) is narrowed down to the documents causing it,
+    by writing them one at a time: every document is judged, and kept, on its own."""
+    try:
+        return store.bulk_docs(docs, new_edits=new_edits)
+    except StoreError as exc:
+        if exc.status not in (400, 412, 413):
+            raise  # the store is unreachable, refuses us or is missing: not the documents' fault
+        if len(docs) == 1:
+            return [{"id": docs[0].get("_id"), "error": exc.error, "reason": exc.reason}]
+        return [row for doc in docs for row in _write(store, [doc], new_edits)]
 
 
 def _rows_for(
@@ -267,10 +298,29 @@ def _rows_for(
     if new_edits:
         return written
     failures = {row.get("id"): row for row in written}
+    # Not a .get default: that is built even for a failure, and a refused document may
+    # have no _rev at all.
     return [
-        failures.get(p.doc["_id"], {"ok": True, "id": p.doc["_id"], "rev": p.doc["_rev"]})
+        failures.get(p.doc["_id"]) or {"ok": True, "id": p.doc["_id"], "rev": p.doc["_rev"]}
         for _, p in accepted
     ]
+
+
+def _rewrites_history(doc: dict) -> bool:
+    """Whether a replicated path gives a revision the store holds another parent. The
+    embedded store refuses such a path itself; CouchDB merges paths by revision id and then
+    shows the forged parent as the known revision's history, so it is checked here."""
+    try:
+        path = revtree.path_from_revisions(doc["_revisions"]) if "_revisions" in doc else []
+    except StoreError:
+        return False  # malformed: the store refuses it, saying why
+    parents: dict[str, str] = {}
+    for leaf in services().store.open_revs(doc["_id"], "all"):
+        if "ok" in leaf:
+            history = revtree.path_from_revisions(leaf["ok"]["_revisions"])
+            parents.update(zip(history, history[1:], strict=False))
+    pairs = zip(path, path[1:], strict=False)
+    return any(parents.get(rev, parent) != parent for rev, parent in pairs)
 
 
 def _current(doc_id: str) -> dict | None:

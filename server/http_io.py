@@ -20,6 +20,9 @@ def json_body() -> object:
     checked, nesting limited, size limited to MAX_CONTENT_LENGTH."""
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     raw = request.get_data(cache=True)
+    if request.content_length is None and len(raw) >= limit:
+        # A streamed (chunked) body is cut at the limit without a word: refuse, never half-read.
+        raise TooLarge(f"request body is larger than the limit of {limit} bytes")
     if request.headers.get("Content-Encoding", "").lower() == "gzip":
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
@@ -28,10 +31,16 @@ def json_body() -> object:
             raise BadRequest("body is not valid gzip") from None
         if len(raw) > limit or inflater.unconsumed_tail:
             raise TooLarge(f"request body is larger than the limit of {limit} bytes")
+        if not inflater.eof or inflater.unused_data:
+            # A cut stream (no trailer, so no CRC check) or bytes after it: never half-read.
+            raise BadRequest("body is not valid gzip (truncated, or data after the stream)")
     content_type = request.headers.get("Content-Type", "application/json")
     if not content_type.startswith(("application/json", "text/plain")):
         raise BadRequest(f"Content-Type must be application/json, not {content_type[:60]}")
-    return parse_json_bytes(raw, limit=limit)
+    try:
+        return parse_json_bytes(raw, limit=limit)
+    except ValueError:  # a number over 4300 digits: int() refuses it and the parser lets it out
+        raise BadRequest("body is not valid JSON: a number is too long") from None
 
 
 def reply(body: object, status: int = 200) -> Response:
@@ -59,7 +68,7 @@ def json_arg(name: str, default: object = None) -> object:
         return default
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting overflows the parser's stack
         raise BadRequest(f"query parameter {name} is not valid JSON") from None
 
 
@@ -67,6 +76,8 @@ def int_arg(name: str, default: int, *, low: int = 0, high: int = 10**9) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # ASCII digits only (str.isdigit accepts "²", which int() refuses) and a bounded
+    # length (int() refuses more than 4300 digits): either was a 500.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
         raise BadRequest(f"query parameter {name} must be a whole number from {low} to {high}")
     return int(raw)

@@ -143,9 +143,9 @@ class ScopeIndex:
             "" if personal else " AND personal = 0"
         )
         params: list = [scope, since]
-        if doc_ids is not None:
-            query += f" AND doc_id IN ({','.join('?' * len(doc_ids))})"
-            params += doc_ids
+        if doc_ids is not None:  # one parameter: a long list overran SQLite's variable limit
+            query += " AND doc_id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(doc_ids))
         with self.db.read() as conn:
             rows = conn.execute(query + " ORDER BY gseq LIMIT ?", (*params, limit)).fetchall()
         return [_entry(row) for row in rows]
