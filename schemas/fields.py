@@ -52,9 +52,13 @@ def _has_surrogate(value: str) -> bool:
     return any("\ud800" <= char <= "\udfff" for char in value)
 
 
+# Unicode's Cc category is exactly C0 and C1; newline and tab are text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def _has_control(value: str) -> bool:
-    # Category Cc is exactly C0, DEL and C1.
-    return any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in value)
+    """C0/C1 control characters other than newline and tab (so \r is refused)."""
+    return _CONTROL.search(value) is not None
 
 
 class Text(_Bilingual, fields.Field):

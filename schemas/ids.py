@@ -96,9 +96,8 @@ def split_doc_id(doc_id: str) -> tuple[str, str]:
     return doc_type, rest
 
 
-def _is_control(char: str) -> bool:
-    code = ord(char)
-    return code < 0x20 or 0x7F <= code <= 0x9F
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def doc_id_error(doc_id: object, doc_type: str | None = None) -> str | None:
@@ -112,11 +111,11 @@ def doc_id_error(doc_id: object, doc_type: str | None = None) -> str | None:
         return msg("not_string")
     if doc_id == "":
         return msg("id_empty")
-    if any("\ud800" <= char <= "\udfff" for char in doc_id):
+    if _SURROGATE.search(doc_id):
         return msg("text_surrogate")
     if len(doc_id.encode("utf-8")) > MAX_ID_BYTES:
         return msg("id_too_long")
-    if any(_is_control(char) for char in doc_id):
+    if _CONTROL.search(doc_id):
         return msg("id_control")
     if doc_id.startswith("_"):
         return msg("id_underscore")

@@ -174,7 +174,9 @@ def validate_document(doc: Any) -> dict[str, Any]:
         return _validate_tombstone(doc)
     special = {key: value for key, value in doc.items() if key in COUCHDB_SPECIAL_MEMBERS}
     body = {key: value for key, value in doc.items() if key not in COUCHDB_SPECIAL_MEMBERS}
-    current = upgrade(body)
+    # Loading only reads its input, so a current document needs no copy (the hot path).
+    doc_type, version = _header(body)
+    current = body if version == CURRENT_VERSIONS[doc_type] else upgrade(body)
     schema = _schema_instance(current["type"])
     try:
         loaded = schema.load(current)
