@@ -91,6 +91,7 @@ class HttpClient:
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
+            session.trust_env = False  # no proxy lookup in os.environ on every request
             session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=8))
             session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=8))
             session.headers["Accept"] = "application/json"
