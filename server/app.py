@@ -7,11 +7,14 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
+
+from sync.errors import StoreError
 
 from . import auth, gateway, health, logs, services, staff
 from .http_io import reply
+from .logs import log_event
 
 DEFAULTS: dict[str, object] = {
     "DATA_DIR": "data/county",
@@ -42,7 +45,23 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     app.register_blueprint(gateway.bp)
     app.register_blueprint(staff.bp)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(StoreError, _store_error)
+    app.register_error_handler(Exception, _unexpected_error)
     return app
+
+
+def _store_error(exc: StoreError) -> Response:
+    return reply({"error": exc.error, "reason": exc.reason}, exc.status)
+
+
+def _unexpected_error(exc: Exception) -> Response:
+    """A bug: logged with its type (never the request's data), answered as JSON 500."""
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
+    log_event("unexpected_error", error=type(exc).__name__, path=request.path)
+    return reply(
+        {"error": "internal_server_error", "reason": "the server failed; the error is logged"}, 500
+    )
 
 
 def _http_error(exc: HTTPException) -> Response:

@@ -97,39 +97,57 @@ def _has_body(doc: dict) -> bool:
     return any(not key.startswith("_") for key in doc)
 
 
-def quarantine(db: SqliteDatabase, pushed: Pushed, reasons: list[str]) -> None:
-    """Keep a refused revision, once per (id, rev): a replayed push adds nothing."""
-    doc = pushed.doc
-    with db.write() as conn:
-        conn.execute(
-            "INSERT OR IGNORE INTO quarantine (doc_id, rev, body, reasons, username, device,"
-            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                str(doc.get("_id")),
-                str(doc.get("_rev", "")),
-                json.dumps(doc, ensure_ascii=False),
-                json.dumps(reasons, ensure_ascii=False),
-                pushed.user.username,
-                pushed.device,
-                time.time(),
-            ),
-        )
+class Ledger:
+    """What one push request decided: refusals for the quarantine and an outcome per
+    revision for the write log, committed in one transaction (one fsync per request,
+    not per document) before the request is answered."""
 
+    def __init__(self) -> None:
+        self.refused: list[tuple[Pushed, list[str]]] = []
+        self.outcomes: list[tuple[Pushed, str]] = []
 
-def log_write(db: SqliteDatabase, pushed: Pushed, outcome: str) -> None:
-    with db.write() as conn:
-        conn.execute(
-            "INSERT INTO write_log (doc_id, rev, username, device, outcome, at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                str(pushed.doc.get("_id")),
-                str(pushed.doc.get("_rev", "")),
-                pushed.user.username,
-                pushed.device,
-                outcome,
-                time.time(),
-            ),
-        )
+    def refuse(self, pushed: Pushed, reasons: list[str]) -> None:
+        self.refused.append((pushed, reasons))
+        self.outcomes.append((pushed, "quarantined"))
+
+    def note(self, pushed: Pushed, outcome: str) -> None:
+        self.outcomes.append((pushed, outcome))
+
+    def commit(self, db: SqliteDatabase) -> None:
+        now = time.time()
+        with db.write() as conn:
+            # Once per (id, rev): a replayed push adds nothing to the quarantine.
+            conn.executemany(
+                "INSERT OR IGNORE INTO quarantine (doc_id, rev, body, reasons, username, device,"
+                " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        str(p.doc.get("_id")),
+                        str(p.doc.get("_rev", "")),
+                        json.dumps(p.doc, ensure_ascii=False),
+                        json.dumps(reasons, ensure_ascii=False),
+                        p.user.username,
+                        p.device,
+                        now,
+                    )
+                    for p, reasons in self.refused
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO write_log (doc_id, rev, username, device, outcome, at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        str(p.doc.get("_id")),
+                        str(p.doc.get("_rev", "")),
+                        p.user.username,
+                        p.device,
+                        outcome,
+                        now,
+                    )
+                    for p, outcome in self.outcomes
+                ],
+            )
 
 
 def write_notice(store: Store, pushed: Pushed, reasons: list[str]) -> None:

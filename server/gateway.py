@@ -14,8 +14,9 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, request
 
+from schemas.rejection_notice import notice_id
 from sync import revtree
 from sync.documents import check_doc_id
 from sync.errors import BadRequest, Forbidden, NotFound, StoreError
@@ -24,10 +25,9 @@ from sync.store import Store
 from . import local_docs
 from .arrival import (
     HISTORY_REWRITTEN,
+    Ledger,
     Pushed,
     clear_notice,
-    log_write,
-    quarantine,
     reasons_to_refuse,
     write_notice,
 )
@@ -45,10 +45,7 @@ CHANGES_PAGE = 1000
 
 
 def scope_index() -> ScopeIndex:
-    index = g.get("scope_index")
-    if index is None:
-        index = g.scope_index = ScopeIndex(services().db, services().store)
-    return index
+    return services().scope
 
 
 def may_read(user: User, entry: IndexEntry) -> bool:
@@ -183,30 +180,44 @@ def bulk_get() -> Response:
     requests_ = body.get("docs") if isinstance(body, dict) else None
     if not isinstance(requests_, list):
         raise BadRequest('_bulk_get needs {"docs": [{"id", "rev"?}...]}')
-    results = []
-    for item in requests_:
-        doc_id = item.get("id") if isinstance(item, dict) else None
+    results: list[dict | None] = [None] * len(requests_)
+    readable: list[tuple[int, dict]] = []
+    for index, item in enumerate(requests_):
         try:
-            visible(str(doc_id))
-            (result,) = services().store.bulk_get(
-                [item], revs=True, attachments=flag("attachments")
-            )
+            visible(str(item.get("id") if isinstance(item, dict) else None))
+            readable.append((index, item))
         except StoreError as exc:
-            result = {
-                "id": doc_id,
-                "docs": [
-                    {
-                        "error": {
-                            "id": doc_id,
-                            "rev": item.get("rev") if isinstance(item, dict) else None,
-                            "error": exc.error,
-                            "reason": exc.reason,
-                        }
-                    }
-                ],
-            }
-        results.append(result)
+            results[index] = _bulk_get_error(item, exc)
+    attachments = flag("attachments")
+    store = services().store
+    try:  # one store call for the whole batch (one round trip to CouchDB, not one per doc)
+        answers = (
+            store.bulk_get([item for _, item in readable], revs=True, attachments=attachments)
+            if readable
+            else []
+        )
+    except StoreError:  # a malformed item spoils a batch: answer each one on its own
+        answers = [_bulk_get_one(store, item, attachments) for _, item in readable]
+    for (index, _), answer in zip(readable, answers, strict=True):
+        results[index] = answer
     return reply({"results": results})
+
+
+def _bulk_get_one(store: Store, item: dict, attachments: bool) -> dict:
+    try:
+        (answer,) = store.bulk_get([item], revs=True, attachments=attachments)
+        return answer
+    except StoreError as exc:
+        return _bulk_get_error(item, exc)
+
+
+def _bulk_get_error(item: object, exc: StoreError) -> dict:
+    doc_id = item.get("id") if isinstance(item, dict) else None
+    rev = item.get("rev") if isinstance(item, dict) else None
+    return {
+        "id": doc_id,
+        "docs": [{"error": {"id": doc_id, "rev": rev, "error": exc.error, "reason": exc.reason}}],
+    }
 
 
 @bp.post("/_bulk_docs")
@@ -229,6 +240,7 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
     refused ones in the quarantine. One row per document, in order."""
     user, device = current_user(), device_id()
     store, db = services().store, services().db
+    ledger = Ledger()
     rows: list[dict | None] = []
     accepted: list[tuple[int, Pushed]] = []
     for doc in docs:
@@ -248,8 +260,7 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
         if not reasons and existing is not None and not new_edits and _rewrites_history(doc):
             reasons = [HISTORY_REWRITTEN]
         if reasons:
-            quarantine(db, pushed, reasons)
-            log_write(db, pushed, "quarantined")
+            ledger.refuse(pushed, reasons)
             write_notice(store, pushed, reasons)
             rows.append({"id": doc["_id"], "error": "forbidden", "reason": " | ".join(reasons)})
         else:
@@ -257,23 +268,27 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
             rows.append(None)
     if accepted:
         written = _write(store, [p.doc for _, p in accepted], new_edits)
+        # Only documents that have a live notice need one cleared: one index query, not
+        # a store read per document.
+        noticed = scope_index().live_ids([notice_id(p.doc["_id"]) for _, p in accepted])
         for (index, pushed), row in zip(
             accepted, _rows_for(accepted, written, new_edits), strict=True
         ):
             rows[index] = row
             if "error" not in row:
-                log_write(db, pushed, "accepted")
-                clear_notice(store, pushed)
+                ledger.note(pushed, "accepted")
+                if notice_id(pushed.doc["_id"]) in noticed:
+                    clear_notice(store, pushed)
             elif row["error"] == "conflict":
-                log_write(db, pushed, "failed")  # an edit of an old revision: the caller retries
+                ledger.note(pushed, "failed")  # an edit of an old revision: the caller retries
             else:
                 # The store refused what arrival let through (a forged history, an attachment
                 # not matching its digest, too large): kept like any refusal, since a
                 # replicator never sends it again.
                 reasons = [str(row.get("reason") or row["error"])]
-                quarantine(db, pushed, reasons)
-                log_write(db, pushed, "quarantined")
+                ledger.refuse(pushed, reasons)
                 write_notice(store, pushed, reasons)
+    ledger.commit(db)
     scope_index().catch_up()
     return rows  # type: ignore[return-value]
 

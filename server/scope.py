@@ -128,6 +128,18 @@ class ScopeIndex:
             ).fetchone()
         return _entry(row) if row else None
 
+    def live_ids(self, doc_ids: list[str]) -> set[str]:
+        """Which of `doc_ids` exist and are not deleted."""
+        if not doc_ids:
+            return set()
+        marks = ",".join("?" * len(doc_ids))
+        with self.db.read() as conn:
+            rows = conn.execute(
+                f"SELECT doc_id FROM scope_index WHERE deleted = 0 AND doc_id IN ({marks})",
+                doc_ids,
+            ).fetchall()
+        return {doc_id for (doc_id,) in rows}
+
     def changes(
         self,
         scope: str,

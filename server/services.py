@@ -7,7 +7,7 @@ otherwise the embedded SqliteStore in `DATA_DIR`) and reached through
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask, current_app
@@ -18,12 +18,19 @@ from sync.sqlite_store import SqliteStore
 from sync.store import Store
 
 from .database import open_gateway_database
+from .scope import ScopeIndex
 
 
 @dataclass
 class Services:
     store: Store  # the county's documents (CouchDB or the embedded store)
     db: SqliteDatabase  # the gateway's own tables (server/database.py)
+    # One per app: its follower lock must be shared by every request, or concurrent
+    # requests index the same changes over and over.
+    scope: ScopeIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scope = ScopeIndex(self.db, self.store)
 
     def close(self) -> None:
         self.store.close()

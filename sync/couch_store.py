@@ -178,10 +178,15 @@ class CouchStore(Store):
                 params["attachments"] = "true"
             try:
                 answer = self.http.json("POST", "_bulk_get", params=params, body={"docs": wanted})
-                return [
-                    _normal_bulk_get_result(result, request)
-                    for result, request in zip(answer["results"], wanted, strict=True)
-                ]  # type: ignore
+                results = answer["results"]  # type: ignore[index]
+                if len(results) == len(wanted):
+                    return [
+                        _normal_bulk_get_result(result, request)
+                        for result, request in zip(results, wanted, strict=True)
+                    ]
+                # PouchDB Server merges requests for the same id into one result: the
+                # answers no longer line up with the requests, so ask one by one.
+                return [self._bulk_get_one(request, revs, attachments) for request in wanted]
             except StoreError as exc:
                 if exc.status not in (400, 404, 405):
                     raise
