@@ -157,7 +157,33 @@ def import_file(file: Path, author: str, encoding: str) -> None:
     """Import users, places, teams and stations from a CSV or YAML file; a file with
     any bad row imports nothing.
     从 CSV 或 YAML 导入用户、地区、队伍和服务站；有错误则全部不导入。"""
-    rows = read_rows(file, encoding)
+    _import_rows(read_rows(file, encoding), author, source=file.name)
+
+
+@admin.command("add")
+@click.argument("kind", type=click.Choice(["place", "team", "station"]))
+@click.argument("fields", nargs=-1, required=True)
+@click.option(
+    "--author",
+    default="admin",
+    show_default=True,
+    help="Username recorded as the document's author.",
+)
+def add(kind: str, fields: tuple[str, ...], author: str) -> None:
+    """Add one place, team or station: FIELD=VALUE pairs, checked like an import row
+    (e.g. `add place code=422827100001 name_zh=白岩村`).
+    逐个添加地区、队伍或服务站。"""
+    data = {}
+    for item in fields:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: 应为 字段=值。 / expected FIELD=VALUE.")
+        data[key] = value
+    _import_rows([Row("command line 命令行", kind, data)], author, source="command line")
+
+
+def _import_rows(rows: list[Row], author: str, source: str) -> None:
+    """Validate every row, then save all of them or none."""
     with _server() as (users, store):
         specs, docs, errors = check_rows(rows, users, author)
         ids = [doc["_id"] for doc in docs]
@@ -180,7 +206,7 @@ def import_file(file: Path, author: str, encoding: str) -> None:
         with click.progressbar(length=len(specs), label="users 用户", show_pos=True) as bar:
             users.create_many(specs, progress=bar.update)  # all or none, in one transaction
         failed = _save_docs(store, docs)
-        log_event("imported", file=file.name, users=len(specs), documents=len(docs) - failed)
+        log_event("imported", source=source, users=len(specs), documents=len(docs) - failed)
     click.echo(
         f"Imported 已导入: users 用户 {len(specs)}, documents 文档 {len(docs) - failed} "
         f"(updated 更新 {len(existing)})"

@@ -280,6 +280,29 @@ def test_import_refuses_other_file_types(fieldsync, tmp_path: Path) -> None:
 # -- serve -------------------------------------------------------------------------------------
 
 
+def test_add_one_place_team_and_station(fieldsync, data_dir: Path) -> None:
+    village = "422827100001"
+    assert fieldsync("admin", "add", "place", f"code={village}", "name_zh=白岩村").exit_code == 0
+    result = fieldsync(
+        "admin",
+        "add",
+        "station",
+        f"place={village}",
+        "name=白岩村志愿服务站",
+        "kind=station",
+        "lead=user:laoli",
+        f"grids={village}001;{village}002",
+    )
+    assert result.exit_code == 0, result.output
+    _, docs = county(data_dir)
+    assert docs[f"place:{village}"]["level"] == "village"
+    assert docs[f"place:{village}"]["parent"] == village[:9]
+    assert docs[f"station:{village}"]["grids"] == [f"{village}001", f"{village}002"]
+    bad = fieldsync("admin", "add", "team", f"place={village}", "level=county")
+    assert bad.exit_code != 0 and "nothing was imported" in bad.output
+    assert fieldsync("admin", "add", "place", "no-equals-sign").exit_code != 0
+
+
 def test_serve_answers_health_under_waitress(data_dir: Path) -> None:
     env = {**os.environ, "FIELDSYNC_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
     # The installed `fieldsync` command, as an operator runs it.
