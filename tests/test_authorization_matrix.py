@@ -203,7 +203,7 @@ def live_county(data_dir: Path, couch_url: str | None) -> Iterator[County]:
         "DATA_DIR": str(data_dir),
         "TESTING": True,
         "SECRET_KEY": "test",
-        "LONGPOLL_SECONDS": 1,
+        "LONGPOLL_SECONDS": 3,  # the longpoll test waits this long for a write to land
         "LOGIN_MAX_FAILURES": 1_000_000,  # the 401 table logs in wrongly on purpose, often
     }
     if couch_url:
