@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,16 +51,18 @@ class County:
         return session
 
 
-@pytest.fixture(params=["embedded", "couchdb"])
-def county(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[County]:
+@contextmanager
+def live_county(data_dir: Path, couch_url: str | None, **overrides: object) -> Iterator[County]:
+    """A county server on a free 127.0.0.1 port, over CouchDB when `couch_url` is given
+    (a fresh database there), else the embedded store in `data_dir`."""
     config: dict[str, object] = {
-        "DATA_DIR": str(tmp_path / "county"),
+        "DATA_DIR": str(data_dir),
         "TESTING": True,
         "SECRET_KEY": "test",
         "LONGPOLL_SECONDS": 2,
+        **overrides,
     }
-    if request.param == "couchdb":
-        couch_url = request.getfixturevalue("couch_url")
+    if couch_url:
         config["COUCHDB_URL"] = f"{couch_url}/county-{uuid.uuid4().hex[:10]}"
     app = create_app(config)
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -71,5 +74,11 @@ def county(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[County]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
-        with app.app_context():
-            services().close()
+        app.extensions["fieldsync"].close()
+
+
+@pytest.fixture(params=["embedded", "couchdb"])
+def county(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[County]:
+    couch_url = request.getfixturevalue("couch_url") if request.param == "couchdb" else None
+    with live_county(tmp_path / "county", couch_url) as running:
+        yield running

@@ -31,14 +31,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import gateway_fixtures
 import pytest
 import requests
 from gateway_fixtures import OTHER_VILLAGE, PASSWORD, VILLAGE, County
-from werkzeug.serving import make_server
 
 from schemas import new_doc_id, place_within
 from schemas.rejection_notice import notice_id
-from server.app import create_app
 from server.demo_county import DemoCounty, Village
 from server.services import services
 from sync.errors import NotFound
@@ -198,28 +197,12 @@ class KeptSession(requests.Session):
 
 @contextmanager
 def live_county(data_dir: Path, couch_url: str | None) -> Iterator[County]:
-    """A county server on a free port (as gateway_fixtures.county, for a whole module)."""
-    config: dict[str, object] = {
-        "DATA_DIR": str(data_dir),
-        "TESTING": True,
-        "SECRET_KEY": "test",
-        "LONGPOLL_SECONDS": 3,  # the longpoll test waits this long for a write to land
-        "LOGIN_MAX_FAILURES": 1_000_000,  # the 401 table logs in wrongly on purpose, often
-    }
-    if couch_url:
-        config["COUCHDB_URL"] = f"{couch_url}/county-{uuid.uuid4().hex[:10]}"
-    app = create_app(config)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield County(app, f"http://127.0.0.1:{server.server_port}")
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        with app.app_context():
-            services().close()
+    """A county for a whole module: longpolls wait 3 s for a write to land; the 401 table
+    logs in wrongly on purpose, often, so the login limit is out of its way."""
+    with gateway_fixtures.live_county(
+        data_dir, couch_url, LONGPOLL_SECONDS=3, LOGIN_MAX_FAILURES=1_000_000
+    ) as county:
+        yield county
 
 
 @pytest.fixture(scope="module", params=["embedded", "couchdb"])

@@ -17,7 +17,6 @@ import base64
 import gzip
 import hashlib
 import json
-import threading
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -26,15 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+import gateway_fixtures
 import pytest
 import requests
 from gateway_fixtures import OTHER_VILLAGE, PASSWORD, VILLAGE, County
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from werkzeug.serving import make_server
 
 from schemas.rejection_notice import notice_id
-from server.app import create_app
 from server.demo_county import DemoCounty
 from server.services import services
 from sync.errors import NotFound
@@ -91,27 +89,11 @@ class Gateway:
 
 @contextmanager
 def live_county(data_dir: Path, couch_url: str | None) -> Iterator[County]:
-    config: dict[str, object] = {
-        "DATA_DIR": str(data_dir),
-        "TESTING": True,
-        "SECRET_KEY": "test",
-        "LONGPOLL_SECONDS": 1,
-        "MAX_CONTENT_LENGTH": LIMIT,
-    }
-    if couch_url:
-        config["COUCHDB_URL"] = f"{couch_url}/county-{uuid.uuid4().hex[:10]}"
-    app = create_app(config)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield County(app, f"http://127.0.0.1:{server.server_port}")
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        with app.app_context():
-            services().close()
+    """A county for a whole module, with a small request limit so a gzip bomb is over it."""
+    with gateway_fixtures.live_county(
+        data_dir, couch_url, LONGPOLL_SECONDS=1, MAX_CONTENT_LENGTH=LIMIT
+    ) as county:
+        yield county
 
 
 @pytest.fixture(scope="module", params=["embedded", "couchdb"])
