@@ -64,6 +64,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "peers"))
 
+import measure  # noqa: E402  (bench/measure.py, beside this script)
 import requests  # noqa: E402
 from waitress import create_server, wasyncore  # noqa: E402
 
@@ -94,80 +95,6 @@ STOP_TIMEOUT = 30.0
 
 def _log(message: str) -> None:
     print(f"[bench_gateway] {message}", file=sys.stderr, flush=True)
-
-
-def _verdict(ok: bool) -> str:
-    return "meets" if ok else "**misses**"
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def _batches(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    batch: list[dict] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _filesystem(path: Path) -> str:
-    """The mount type under `path` (every SQLite commit fsyncs: ext4 and tmpfs differ)."""
-    best, kind = "", "unknown"
-    try:
-        with open("/proc/mounts", encoding="utf-8") as mounts:
-            for line in mounts:
-                _, mount_point, fs_type, *_ = line.split()
-                if str(path).startswith(mount_point) and len(mount_point) > len(best):
-                    best, kind = mount_point, fs_type
-    except OSError:
-        pass
-    return kind
-
-
-def _cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of another process (Linux /proc); None where unknown."""
-    if pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _server_pid(port: int) -> int | None:
-    """The pouchdb-server node process we started (running_pouchdb_server yields a URL only)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text(encoding="ascii")
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == os.getpid() and b"pouchdb-server" in b" ".join(cmdline):
-            if str(port).encode() in cmdline:
-                return int(entry.name)
-    return None
 
 
 def _endpoint(path: str) -> str:
@@ -218,7 +145,7 @@ def outside_patrols(seed: int, count: int, excluded: Village) -> Iterator[dict]:
 
 def _fill(store: Any, docs: Iterable[dict]) -> int:
     count = 0
-    for batch in _batches(docs, LOAD_BATCH):
+    for batch in measure.batches(docs, LOAD_BATCH):
         results = store.bulk_docs(batch)
         assert all(r.get("ok") for r in results), results[:3]
         count += len(batch)
@@ -473,11 +400,11 @@ def _timed(
     ctx: Context, action: Callable[..., Any], *args: Any, **kwargs: Any
 ) -> tuple[Any, Timed]:
     """`action(*args, **kwargs)`, timed: wall, this process's CPU, pouchdb-server's CPU."""
-    cpu0, peer0 = time.process_time(), _cpu_seconds(ctx.couch_pid)
+    cpu0, peer0 = time.process_time(), measure.cpu_seconds(ctx.couch_pid)
     start = time.perf_counter()
     value = action(*args, **kwargs)
     seconds = time.perf_counter() - start
-    cpu1, peer1 = time.process_time(), _cpu_seconds(ctx.couch_pid)
+    cpu1, peer1 = time.process_time(), measure.cpu_seconds(ctx.couch_pid)
     peer = None if peer0 is None or peer1 is None else peer1 - peer0
     return value, Timed(seconds, cpu1 - cpu0, peer)
 
@@ -558,7 +485,7 @@ def measure_push(ctx: Context) -> None:
         "push: gateway rate / direct rate",
         f"{ratio:.0%}",
         f">= {TARGET_PUSH_RATIO:.0%}",
-        _verdict(ratio >= TARGET_PUSH_RATIO),
+        measure.verdict(ratio >= TARGET_PUSH_RATIO),
     )
     ctx.note(f"gateway push: {gateway_note}")
 
@@ -619,14 +546,14 @@ def measure_concurrent(ctx: Context) -> None:
     )
     ctx.row(
         f"{label}: sync time p50 / p95",
-        f"{_percentile(times, 0.5):.2f} s / {_percentile(times, 0.95):.2f} s "
+        f"{measure.percentile(times, 0.5):.2f} s / {measure.percentile(times, 0.95):.2f} s "
         f"(max {max(times):.2f} s; all done in {timed.seconds:.2f} s, "
         f"{opts.tablets * (opts.tablet_docs + opts.tablet_pull) / timed.seconds:,.0f} docs/s "
         f"overall; this process CPU {timed.cpu:.1f} s"
         + (f", pouchdb-server CPU {timed.peer_cpu:.1f} s" if timed.peer_cpu is not None else "")
         + ")",
     )
-    ctx.row(f"{label}: errors", f"{len(errors)}", f"{TARGET_ERRORS}", _verdict(not errors))
+    ctx.row(f"{label}: errors", f"{len(errors)}", f"{TARGET_ERRORS}", measure.verdict(not errors))
     ctx.note(f"{opts.tablets} tablets: {describe_server_time(totals, timed.seconds)}; {index_note}")
     for error in errors[:5]:
         ctx.note(f"tablet error: {error}")
@@ -686,7 +613,7 @@ def measure_pull(ctx: Context) -> None:
         "; ".join(f"K={k:,}: {t.seconds:.3f} s" for k, t in pulls),
         f"<= {TARGET_PULL_SECONDS:g} s, flat in K (largest K within {FLAT_TOLERANCE:g}x "
         f"or +{FLAT_SLACK:g} s of smallest)",
-        _verdict(worst <= TARGET_PULL_SECONDS and flat),
+        measure.verdict(worst <= TARGET_PULL_SECONDS and flat),
     )
 
 
@@ -723,7 +650,7 @@ def run(opts: Options, workdir: Path, backends: list[str]) -> tuple[list, list, 
                 rows.append(("every measurement", "couchdb", f"skipped: {problem}", "", ""))
                 backends = [b for b in backends if b != "couchdb"]
             else:
-                couch_pid = _server_pid(int(couch_url.rsplit(":", 1)[1]))
+                couch_pid = measure.server_pid(int(couch_url.rsplit(":", 1)[1]))
                 answer = requests.get(couch_url, timeout=10).json()
                 versions["pouchdb-server"] = str(answer.get("version", "?"))
         measurements = [
@@ -731,7 +658,7 @@ def run(opts: Options, workdir: Path, backends: list[str]) -> tuple[list, list, 
             ("tablets", measure_concurrent),
             ("pull", measure_pull),
         ]
-        for name, measure in measurements:
+        for name, run_measurement in measurements:
             if name not in opts.sections:
                 continue
             for backend in backends:
@@ -739,7 +666,7 @@ def run(opts: Options, workdir: Path, backends: list[str]) -> tuple[list, list, 
                 ctx = Context(opts, workdir, backend, couch_url, pid)
                 began = time.perf_counter()
                 try:
-                    measure(ctx)
+                    run_measurement(ctx)
                 except Exception as exc:  # report it and go on measuring
                     traceback.print_exc()
                     ctx.row(f"{name}: did not complete", f"{exc!r}"[:300], "", "**error**")
@@ -813,7 +740,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="fieldsync-bench-gw-", dir=args.dir) as tmp:
         workdir = Path(tmp)
-        fs = _filesystem(workdir.resolve())
+        fs = measure.filesystem(workdir.resolve())
         load_before = os.getloadavg()[0]
         began = time.perf_counter()
         rows, notes, extra = run(opts, workdir, backends)
@@ -824,7 +751,7 @@ def main(argv: list[str] | None = None) -> int:
     pouch = extra["versions"].get("pouchdb-server")
     print(f"Command: `{command}`  ")
     print(
-        f"Machine: {_cpu_model()}, nproc {os.cpu_count()}, {platform.system()} "
+        f"Machine: {measure.cpu_model()}, nproc {os.cpu_count()}, {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}, waitress {_waitress_version()} "
         f"({opts.threads} threads, in this process)"

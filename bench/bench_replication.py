@@ -29,7 +29,6 @@ import gzip
 import json
 import os
 import platform
-import resource
 import shlex
 import sqlite3
 import statistics
@@ -39,7 +38,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +47,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 # Runnable as a plain script from a checkout, installed or not.
 sys.path.insert(0, str(ROOT))
+
+import measure  # noqa: E402  (bench/measure.py, beside this script)
 
 from sync.couch_store import CouchStore  # noqa: E402
 from sync.replicator import ReplicationResult, replicate  # noqa: E402
@@ -72,101 +73,13 @@ def _compact(doc: Any) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _peak_rss_mb() -> float:
-    """This process's own peak RSS.
-
-    Linux's ru_maxrss is no good in a child: exec keeps the parent's high-water
-    mark (a child of a 300 MB parent reports >= 300 MB, and so does
-    RUSAGE_CHILDREN), so VmHWM, which belongs to the new address space, is read.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1024 / 1024 if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
-
-
-def _cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of another process (Linux /proc); None where unknown."""
-    if pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            # Fields after the ")" closing the command name: utime and stime are 12th and 13th.
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _server_pid(port: int) -> int | None:
-    """The pouchdb-server node process we started (running_pouchdb_server yields a URL only)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text(encoding="ascii")
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == os.getpid() and b"pouchdb-server" in b" ".join(cmdline):
-            if str(port).encode() in cmdline:
-                return int(entry.name)
-    return None
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _filesystem(path: Path) -> str:
-    """The mount type under `path` (our pulls fsync every batch: ext4 and tmpfs differ)."""
-    best, kind = "", "unknown"
-    try:
-        with open("/proc/mounts", encoding="utf-8") as mounts:
-            for line in mounts:
-                _, mount_point, fs_type, *_ = line.split()
-                if str(path).startswith(mount_point) and len(mount_point) > len(best):
-                    best, kind = mount_point, fs_type
-    except OSError:
-        pass
-    return kind
-
-
 def _log(message: str) -> None:
     print(f"[bench_replication] {message}", file=sys.stderr, flush=True)
 
 
-def _verdict(ok: bool) -> str:
-    return "meets" if ok else "**misses**"
-
-
-def _batches(docs: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    batch: list[dict] = []
-    for doc in docs:
-        batch.append(doc)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _fill_sqlite(store: SqliteStore, docs: Iterable[dict]) -> int:
     count = 0
-    for batch in _batches(docs, FILL_BATCH):
+    for batch in measure.batches(docs, FILL_BATCH):
         results = store.bulk_docs(batch)
         assert all(r.get("ok") for r in results), results[:3]
         count += len(batch)
@@ -174,7 +87,7 @@ def _fill_sqlite(store: SqliteStore, docs: Iterable[dict]) -> int:
 
 
 def _fill_pouch(pouch: Any, db: Any, docs: list[dict]) -> None:
-    for batch in _batches(docs, FILL_BATCH):
+    for batch in measure.batches(docs, FILL_BATCH):
         answers = pouch.bulk_docs(db, batch)
         assert all(a.get("ok") for a in answers), answers[:3]
 
@@ -225,13 +138,13 @@ def _timed_run(
     """Run `action` (returns documents written); client CPU is ours unless `client_pid`."""
 
     def client_cpu() -> float | None:
-        return time.process_time() if client_pid is None else _cpu_seconds(client_pid)
+        return time.process_time() if client_pid is None else measure.cpu_seconds(client_pid)
 
-    c0, s0 = client_cpu(), _cpu_seconds(server_pid)
+    c0, s0 = client_cpu(), measure.cpu_seconds(server_pid)
     start = time.perf_counter()
     count = action()
     seconds = time.perf_counter() - start
-    c1, s1 = client_cpu(), _cpu_seconds(server_pid)
+    c1, s1 = client_cpu(), measure.cpu_seconds(server_pid)
     return Run(
         count,
         seconds,
@@ -258,7 +171,7 @@ def child_main(spec: dict) -> int:
     Imports are the replicator's only (the parent's test helpers, pytest among
     them, are not loaded), so the peak is what a device's sync process needs.
     """
-    baseline = _peak_rss_mb()
+    baseline = measure.peak_rss_mb()
     sqlite_store = SqliteStore(spec["sqlite"])
     couch = CouchStore(spec["couch"])
     source, target = (sqlite_store, couch) if spec["direction"] == "push" else (couch, sqlite_store)
@@ -270,7 +183,7 @@ def child_main(spec: dict) -> int:
     json.dump(
         {
             "baseline_mb": baseline,
-            "peak_mb": _peak_rss_mb(),
+            "peak_mb": measure.peak_rss_mb(),
             "seconds": seconds,
             "docs_written": result.docs_written,
             "ok": result.ok,
@@ -325,7 +238,7 @@ def run(opts: Options, workdir: Path) -> tuple[list[tuple[str, str, str, str]], 
 
     with ExitStack() as stack:
         server = stack.enter_context(running_pouchdb_server(workdir / "pouchdb-server"))
-        server_pid = _server_pid(int(server.rsplit(":", 1)[1]))
+        server_pid = measure.server_pid(int(server.rsplit(":", 1)[1]))
         proxy = stack.enter_context(FaultProxy(upstream=server))  # no plan: no faults
         pouch = stack.enter_context(PouchDB(timeout=3600))
         http = stack.enter_context(requests.Session())
@@ -423,7 +336,7 @@ def run(opts: Options, workdir: Path) -> tuple[list[tuple[str, str, str, str]], 
                             f"ratio {direction}: ours batch {opts.batch} / PouchDB {label}",
                             f"{ratio:.2f}x",
                             f">= {TARGET_RATIO:g}x",
-                            _verdict(ratio >= TARGET_RATIO),
+                            measure.verdict(ratio >= TARGET_RATIO),
                         )
                     )
 
@@ -471,7 +384,7 @@ def run(opts: Options, workdir: Path) -> tuple[list[tuple[str, str, str, str]], 
                 f"wire bytes/doc, ours push of {n:,} (up+down, batch {opts.batch})",
                 f"{ours_push:,.0f} B = {overhead:+.0%} over per-doc gzip",
                 f"<= +{TARGET_OVERHEAD:.0%} over per-doc gzip",
-                _verdict(overhead <= TARGET_OVERHEAD),
+                measure.verdict(overhead <= TARGET_OVERHEAD),
             )
         )
         rows.append(
@@ -531,7 +444,7 @@ def run(opts: Options, workdir: Path) -> tuple[list[tuple[str, str, str, str]], 
                     f"{info['peak_mb']:,.0f} MB ({info['baseline_mb']:,.0f} MB after imports; "
                     f"{base / info['seconds']:,.0f} docs/s via proxy)",
                     f"<= {TARGET_RSS_MB} MB",
-                    _verdict(info["peak_mb"] <= TARGET_RSS_MB),
+                    measure.verdict(info["peak_mb"] <= TARGET_RSS_MB),
                 )
             )
 
@@ -554,7 +467,7 @@ def run(opts: Options, workdir: Path) -> tuple[list[tuple[str, str, str, str]], 
                     f"incremental {label} of {INCREMENTAL_DOCS} new docs over {base:,}: time",
                     f"{run_.seconds:.3f} s ({proxy.requests} requests)",
                     f"<= {TARGET_INCR_SECONDS:g} s",
-                    _verdict(run_.seconds <= TARGET_INCR_SECONDS),
+                    measure.verdict(run_.seconds <= TARGET_INCR_SECONDS),
                 )
             )
             rows.append(
@@ -562,7 +475,7 @@ def run(opts: Options, workdir: Path) -> tuple[list[tuple[str, str, str, str]], 
                     f"incremental {label}: bytes on the wire (up+down)",
                     f"{total / 1024:,.1f} KB ({proxy.bytes_up:,} up + {proxy.bytes_down:,} down)",
                     f"<= {TARGET_INCR_BYTES // 1024} KB",
-                    _verdict(total <= TARGET_INCR_BYTES),
+                    measure.verdict(total <= TARGET_INCR_BYTES),
                 )
             )
             notes.append(
@@ -634,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="fieldsync-bench-repl-", dir=args.dir) as tmp:
         workdir = Path(tmp)
-        fs = _filesystem(workdir.resolve())
+        fs = measure.filesystem(workdir.resolve())
         load_before = os.getloadavg()[0]
         began = time.perf_counter()
         rows, notes, versions = run(opts, workdir)
@@ -646,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"Command: `{command}`  ")
     print(
-        f"Machine: {_cpu_model()}, nproc {os.cpu_count()}, {platform.system()} "
+        f"Machine: {measure.cpu_model()}, nproc {os.cpu_count()}, {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}, Node {versions['node']}, "
         f"PouchDB {versions['pouchdb']}, pouchdb-server {versions['pouchdb-server']} "

@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import random
-import resource
 import shlex
 import sqlite3
 import sys
@@ -28,6 +27,8 @@ from pathlib import Path
 
 # Runnable as a plain script from a checkout, installed or not.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import measure  # noqa: E402  (bench/measure.py, beside this script)
 
 from server.demo_county import home_visits  # noqa: E402
 from sync.sqlite_store import SqliteStore  # noqa: E402
@@ -41,41 +42,6 @@ TARGET_FILE_RATIO = 1.5  # file bytes / JSON bytes
 def _json_bytes(doc: dict) -> int:
     # Compact UTF-8 JSON (Chinese as 3 bytes, not \uXXXX): the smallest honest baseline.
     return len(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1024 / 1024 if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
-
-
-def _filesystem(path: Path) -> str:
-    """The mount type under `path` (fsync cost differs wildly: ext4, overlay, tmpfs)."""
-    best, kind = "", "unknown"
-    try:
-        with open("/proc/mounts", encoding="utf-8") as mounts:
-            for line in mounts:
-                _, mount_point, fs_type, *_ = line.split()
-                if str(path).startswith(mount_point) and len(mount_point) > len(best):
-                    best, kind = mount_point, fs_type
-    except OSError:
-        pass
-    return kind
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _timed(action: Callable[[], int]) -> tuple[int, float]:
@@ -92,7 +58,7 @@ def run(n_docs: int, batch: int, singles: int, workdir: Path, seed: int) -> list
     json_total = sum(_json_bytes(d) for d in docs) + sum(_json_bytes(d) for d in single_docs)
     path = workdir / "bench.sqlite"
     rows: list[tuple] = []
-    rss_before_store = _peak_rss_mb()  # interpreter + imports + the generated documents
+    rss_before_store = measure.peak_rss_mb()  # interpreter + imports + the generated documents
 
     def verdict(ok: bool) -> str:
         return "meets" if ok else "**misses**"
@@ -121,7 +87,7 @@ def run(n_docs: int, batch: int, singles: int, workdir: Path, seed: int) -> list
             start = time.perf_counter()
             store.put(doc)
             latencies.append((time.perf_counter() - start) * 1000)
-        p50, p99 = _percentile(latencies, 0.50), _percentile(latencies, 0.99)
+        p50, p99 = measure.percentile(latencies, 0.50), measure.percentile(latencies, 0.99)
         rows.append(
             (
                 f"single durable put, p50 ({singles} puts)",
@@ -160,8 +126,8 @@ def run(n_docs: int, batch: int, singles: int, workdir: Path, seed: int) -> list
 
     rows.append(
         (
-            "peak RSS (process peak, ru_maxrss)",
-            f"{_peak_rss_mb():,.0f} MB ({rss_before_store:,.0f} MB before the store opened: "
+            "peak RSS (process peak, VmHWM)",
+            f"{measure.peak_rss_mb():,.0f} MB ({rss_before_store:,.0f} MB before the store opened: "
             "interpreter + generated docs)",
             "",
             "",
@@ -202,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="fieldsync-bench-", dir=args.dir) as tmp:
         workdir = Path(tmp)
-        fs = _filesystem(workdir.resolve())
+        fs = measure.filesystem(workdir.resolve())
         began = time.perf_counter()
         rows = run(args.docs, args.batch, args.singles, workdir, args.seed)
         elapsed = time.perf_counter() - began
@@ -210,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", *(sys.argv if argv is None else ["bench_store.py", *argv])])
     print(f"Command: `{command}`  ")
     print(
-        f"Machine: {_cpu_model()}, nproc {os.cpu_count()}, {platform.system()} "
+        f"Machine: {measure.cpu_model()}, nproc {os.cpu_count()}, {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}, database on {fs}  "
     )
