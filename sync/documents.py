@@ -70,6 +70,8 @@ def check_doc_id(doc_id: object, *, what: str = "document id") -> str:
         raise BadRequest(f"{what} must not contain control characters: {doc_id[:80]!r}")
     if doc_id.startswith("_"):
         raise BadRequest(f"{what} must not start with '_' (reserved): {doc_id[:80]!r}")
+    if doc_id in (".", ".."):  # in a URL they name the database or the server, not a doc
+        raise BadRequest(f"{what} must not be {doc_id!r}")
     return doc_id
 
 
@@ -190,6 +192,8 @@ def parse_json_bytes(raw: bytes, *, limit: int = DEFAULT_MAX_DOC_BYTES) -> objec
         raise BadRequest(
             f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise BadRequest(f"body is not valid JSON: {exc}") from None
     check_json_value(value, "body")
     return value
 

@@ -20,6 +20,7 @@ from sync.selector import compile_selector
         pytest.param(b"[" * 100_000 + b"]" * 100_000, "nested", id="deeply-nested"),
         pytest.param(b'{"a": "\\ud800"}', "UTF-8", id="escaped-lone-surrogate"),
         pytest.param(b"", "not valid JSON", id="empty"),
+        pytest.param(b'{"n": ' + b"9" * 5000 + b"}", "not valid JSON", id="huge-integer"),
     ],
 )
 def test_bad_bodies_are_named(raw: bytes, named: str) -> None:

@@ -472,6 +472,7 @@ BAD_DOCUMENTS = [
     pytest.param({"_id": 42}, "string", id="id-not-a-string"),
     pytest.param({"_id": "a/b"}, "'/'", id="id-with-slash"),
     pytest.param({"_id": "../etc"}, "'/'", id="id-with-dotdot"),
+    pytest.param({"_id": ".."}, "'..'", id="id-dotdot-alone"),
     pytest.param({"_id": "a\x00b"}, "control", id="id-with-nul"),
     pytest.param({"_id": "a\nb"}, "control", id="id-with-newline"),
     pytest.param({"_id": "村" * 171}, "512", id="id-over-512-bytes"),
