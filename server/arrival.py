@@ -25,7 +25,8 @@ from schemas import (
     validate_document,
 )
 from schemas.rejection_notice import notice_id
-from sync.errors import NotFound, StoreError
+from sync import revtree
+from sync.errors import BadRequest, NotFound, StoreError
 from sync.sqlite_database import SqliteDatabase
 from sync.store import Store
 
@@ -102,9 +103,22 @@ class Ledger:
     revision for the write log, committed in one transaction (one fsync per request,
     not per document) before the request is answered."""
 
-    def __init__(self) -> None:
+    def __init__(self, new_edits: bool) -> None:
+        self.new_edits = new_edits
         self.refused: list[tuple[Pushed, list[str]]] = []
         self.outcomes: list[tuple[Pushed, str]] = []
+
+    def revision(self, doc: dict) -> str:
+        """The revision a pushed document is (replicated) or would have become (an edit,
+        whose `_rev` is only its parent): two different refused edits of one parent are
+        two quarantine rows, and the same edit pushed twice is one."""
+        if not self.new_edits:
+            return str(doc.get("_rev", ""))
+        parent = doc.get("_rev") if isinstance(doc.get("_rev"), str) else None
+        try:
+            return revtree.new_rev(parent, bool(doc.get("_deleted")), doc, [])
+        except (BadRequest, TypeError, ValueError):  # a malformed parent or body
+            return str(doc.get("_rev", ""))
 
     def refuse(self, pushed: Pushed, reasons: list[str]) -> None:
         self.refused.append((pushed, reasons))
@@ -123,7 +137,7 @@ class Ledger:
                 [
                     (
                         str(p.doc.get("_id")),
-                        str(p.doc.get("_rev", "")),
+                        self.revision(p.doc),
                         json.dumps(p.doc, ensure_ascii=False),
                         json.dumps(reasons, ensure_ascii=False),
                         p.user.username,
@@ -139,7 +153,7 @@ class Ledger:
                 [
                     (
                         str(p.doc.get("_id")),
-                        str(p.doc.get("_rev", "")),
+                        self.revision(p.doc),
                         p.user.username,
                         p.device,
                         outcome,

@@ -240,7 +240,7 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
     refused ones in the quarantine. One row per document, in order."""
     user, device = current_user(), device_id()
     store, db = services().store, services().db
-    ledger = Ledger()
+    ledger = Ledger(new_edits)
     rows: list[dict | None] = []
     accepted: list[tuple[int, Pushed]] = []
     for doc in docs:

@@ -106,3 +106,20 @@ def test_an_admin_never_receives_personal_data(county: County, tmp_path: Path) -
         assert replicate(gateway, copy).ok
         types = {doc_id.split(":")[0] for doc_id in snapshot(copy)}
     assert types == {"patrol"}
+
+
+def test_every_refused_edit_is_kept_once(county: County) -> None:
+    """Two different refused edits of one parent are two quarantine rows; a retried
+    edit is not a third."""
+    county.add_user("wangfang", "volunteer", VILLAGE)
+    doc = village_records(VILLAGE, 1, seed=21)[2]  # a patrol
+    session = county.session("wangfang")
+    created = session.put(f"{county.url}/db/{doc['_id']}", json=doc, timeout=30)
+    assert created.status_code == 201, created.text
+    rev = created.json()["rev"]
+    first = {**doc, "_rev": rev, "started_at": "yesterday"}
+    second = {**doc, "_rev": rev, "ended_at": "tomorrow"}
+    for body in (first, second, first):
+        answer = session.put(f"{county.url}/db/{doc['_id']}", json=body, timeout=30)
+        assert answer.status_code == 403 and answer.json()["error"] == "forbidden"
+    assert [doc_id for doc_id, _ in quarantined(county)] == [doc["_id"], doc["_id"]]

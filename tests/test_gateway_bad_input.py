@@ -79,8 +79,11 @@ class Gateway:
         return {**self.demo.patrol(village), "place": place}
 
     def quarantine(self) -> list[tuple[str, str]]:
+        """(id, `_rev` as pushed) of every quarantined revision. For an edit the `_rev`
+        pushed is the parent; the row's own key is the revision it would have become."""
         with self.county.app.app_context(), services().db.read() as conn:
-            return conn.execute("SELECT doc_id, rev FROM quarantine ORDER BY id").fetchall()
+            rows = conn.execute("SELECT doc_id, body FROM quarantine ORDER BY id").fetchall()
+        return [(doc_id, str(json.loads(body).get("_rev", ""))) for doc_id, body in rows]
 
     def state(self) -> tuple[object, int]:
         """What refused input must leave as it was: the store's seq and the quarantine."""
