@@ -243,6 +243,16 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
     ledger = Ledger(new_edits)
     rows: list[dict | None] = []
     accepted: list[tuple[int, Pushed]] = []
+    docs = list(docs)
+    known = scope_index().lookup_many(
+        list(
+            {
+                doc["_id"]
+                for doc in docs
+                if isinstance(doc, dict) and isinstance(doc.get("_id"), str)
+            }
+        )
+    )
     for doc in docs:
         if not isinstance(doc, dict) or not isinstance(doc.get("_id"), str):
             rows.append(
@@ -254,7 +264,7 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
             )
             continue
         pushed = Pushed(doc, user, device or _device_of(doc))
-        existing = scope_index().lookup(doc["_id"])
+        existing = known.get(doc["_id"])
         current = _current(doc["_id"]) if existing else None
         reasons = reasons_to_refuse(pushed, existing, current)
         if not reasons and existing is not None and not new_edits and _rewrites_history(doc):

@@ -64,8 +64,7 @@ class ScopeIndex:
             indexed = 0
             for batch in _batches(feed, INDEX_BATCH):
                 with self.db.write() as conn:
-                    for row in batch:
-                        self._index_row(conn, row)
+                    self._index_batch(conn, batch)
                     conn.execute(
                         "UPDATE meta SET value = ? WHERE key = 'indexed_store_seq'",
                         (json.dumps(batch[-1]["seq"]),),
@@ -79,42 +78,51 @@ class ScopeIndex:
                     )
             return indexed
 
-    def _index_row(self, conn, row: dict) -> None:  # noqa: ANN001 - an sqlite3 connection
-        doc = row.get("doc") or {}
-        doc_id = row["id"]
-        previous = conn.execute(
-            "SELECT county, township, village, grid, doc_type FROM scope_index WHERE doc_id = ?",
-            (doc_id,),
+    def _index_batch(self, conn, rows: list[dict]) -> None:  # noqa: ANN001 - sqlite3
+        """One index row per change, with consecutive gateway sequence numbers; a few
+        statements per batch, not per change (the follower runs after every push)."""
+        (last,) = conn.execute(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'gateway_seq'"
         ).fetchone()
-        place = doc.get("place") if isinstance(doc.get("place"), str) else None
-        if place is None or not is_place_code(place):
-            # A tombstone stripped of its body (PouchDB's remove) stays where it was.
-            place = next((code for code in reversed(previous[:4]) if code), "") if previous else ""
-        doc_type = (
-            doc.get("type")
-            if isinstance(doc.get("type"), str)
-            else (previous[4] if previous else doc_id.partition(":")[0])
-        )
-        (gseq,) = conn.execute(
-            "UPDATE meta SET value = value + 1 WHERE key = 'gateway_seq' "
-            "RETURNING CAST(value AS INTEGER)"
-        ).fetchone()
-        columns = place_columns(place) if place else dict.fromkeys(LEVELS)
-        conn.execute(
+        entries = [self._index_entry(conn, row, last + n) for n, row in enumerate(rows, start=1)]
+        conn.executemany(
             "INSERT OR REPLACE INTO scope_index (doc_id, gseq, county, township, village, grid,"
             " doc_type, personal, deleted, leaves) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                doc_id,
-                gseq,
-                columns["county"] or "",
-                columns["township"],
-                columns["village"],
-                columns["grid"],
-                doc_type,
-                int(doc_type in PERSONAL_TYPES),
-                int(bool(row.get("deleted"))),
-                json.dumps([c["rev"] for c in row["changes"]]),
-            ),
+            entries,
+        )
+        conn.execute(
+            "UPDATE meta SET value = ? WHERE key = 'gateway_seq'", (str(last + len(rows)),)
+        )
+
+    @staticmethod
+    def _index_entry(conn, row: dict, gseq: int) -> tuple:  # noqa: ANN001 - sqlite3
+        doc = row.get("doc") or {}
+        doc_id = row["id"]
+        place = doc.get("place") if isinstance(doc.get("place"), str) else None
+        doc_type = doc.get("type") if isinstance(doc.get("type"), str) else None
+        if place is None or not is_place_code(place) or doc_type is None:
+            # A tombstone stripped of its body (PouchDB's remove) stays where it was.
+            previous = conn.execute(
+                "SELECT county, township, village, grid, doc_type FROM scope_index "
+                "WHERE doc_id = ?",
+                (doc_id,),
+            ).fetchone()
+            if place is None or not is_place_code(place):
+                place = next((c for c in reversed(previous[:4]) if c), "") if previous else ""
+            if doc_type is None:
+                doc_type = previous[4] if previous else doc_id.partition(":")[0]
+        columns = place_columns(place) if place else dict.fromkeys(LEVELS)
+        return (
+            doc_id,
+            gseq,
+            columns["county"] or "",
+            columns["township"],
+            columns["village"],
+            columns["grid"],
+            doc_type,
+            int(doc_type in PERSONAL_TYPES),
+            int(bool(row.get("deleted"))),
+            json.dumps([c["rev"] for c in row["changes"]]),
         )
 
     def _meta(self, key: str) -> str:
@@ -127,6 +135,17 @@ class ScopeIndex:
                 f"SELECT {_COLUMNS} FROM scope_index WHERE doc_id = ?", (doc_id,)
             ).fetchone()
         return _entry(row) if row else None
+
+    def lookup_many(self, doc_ids: list[str]) -> dict[str, IndexEntry]:
+        """`lookup` for many documents in one query (a push judges a whole batch)."""
+        if not doc_ids:
+            return {}
+        marks = ",".join("?" * len(doc_ids))
+        with self.db.read() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM scope_index WHERE doc_id IN ({marks})", doc_ids
+            ).fetchall()
+        return {row[0]: _entry(row) for row in rows}
 
     def live_ids(self, doc_ids: list[str]) -> set[str]:
         """Which of `doc_ids` exist and are not deleted."""
