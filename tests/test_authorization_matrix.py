@@ -184,8 +184,10 @@ class World:
         return [row["ok"] for row in self.store.open_revs(doc_id, "all", revs_history=False)]
 
     def quarantined(self) -> list[tuple[str, str, str]]:
+        """(id, `_rev` as pushed, who) of every quarantined revision."""
         with self.county.app.app_context(), services().db.read() as conn:
-            return conn.execute("SELECT doc_id, rev, username FROM quarantine").fetchall()
+            rows = conn.execute("SELECT doc_id, body, username FROM quarantine").fetchall()
+        return [(doc_id, str(json.loads(body).get("_rev", "")), who) for doc_id, body, who in rows]
 
 
 class KeptSession(requests.Session):
