@@ -24,7 +24,7 @@ from sync.replicator import replicate as replicate_stores
 from .admin_cli import admin
 from .app import create_app
 from .demo_county import DemoCounty
-from .serve import run_server, serve
+from .serve import host_option, port_option, run_server, serve
 from .services import services
 from .users import UserStore
 
@@ -93,14 +93,8 @@ def _save(store: Store, batch: list[dict]) -> Counter:
     show_default=True,
     help="Then run the county server on the demo data.",
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=5984,
-    show_default=True,
-    help="Port to listen on.",
-)
+@host_option
+@port_option
 def demo(data_dir: Path, rounds: int, seed: int, serve: bool, host: str, port: int) -> None:
     """Build a realistic demo county in the embedded store, show what the document
     core guarantees, then serve it. 生成演示县数据，演示核心保证，并启动县级服务器。"""

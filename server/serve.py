@@ -22,15 +22,21 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)  # waitress's loop stops on it as on Ctrl-C
 
 
-@click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
+host_option = click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on."
+)
+port_option = click.option(
     "--port",
     type=click.IntRange(0, 65535),
     default=5984,
     show_default=True,
     help="Port to listen on (CouchDB's; 0 picks a free one).",
 )
+
+
+@click.command()
+@host_option
+@port_option
 @click.option(
     "--threads",
     type=click.IntRange(1, 256),
