@@ -110,7 +110,12 @@ def demo(data_dir: Path, rounds: int, seed: int, serve: bool, host: str, port: i
         _show_retry(store)
         _show_offline_conflict(store, data_dir)
         info = store.info()
-        size = os.path.getsize(store.path)
+        # the WAL holds recent writes until SQLite checkpoints them into the main file
+        size = sum(
+            os.path.getsize(path)
+            for path in (store.path, store.path + "-wal")
+            if os.path.exists(path)
+        )
         click.echo(
             f"\nDatabase 数据库: {store.path}  documents {info['doc_count']}, "
             f"update_seq {info['update_seq']}, {size / 1e6:.1f} MB"
