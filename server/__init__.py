@@ -1,4 +1,5 @@
-"""The county server: the `fieldsync` command now; the Flask gateway (issue 4) next.
+"""The county server: the Flask gateway each tablet and hub replicates with, the
+staff views, and the `fieldsync` command.
 
 `server` may import `sync` and `schemas`; nothing imports `server`.
 """
