@@ -15,6 +15,7 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping
 
+from . import couch_quirks as quirks
 from . import revtree
 from .documents import (
     DEFAULT_MAX_ATTACHMENT_BYTES,
@@ -123,7 +124,7 @@ class CouchStore(Store):
             params["revs"] = "true"  # to see which atts_since revisions are ancestors
         doc = self.http.json("GET", quote_id(check_doc_id(doc_id)), params=params)
         if atts_since and attachments:
-            _stub_attachments_held_since(doc, atts_since)  # type: ignore[arg-type]
+            quirks.stub_attachments_held_since(doc, atts_since)  # type: ignore[arg-type]
             if not revs:
                 doc.pop("_revisions", None)  # type: ignore[union-attr]
         if deleted_conflicts and "_deleted_conflicts" not in doc:  # type: ignore[operator]
@@ -181,7 +182,7 @@ class CouchStore(Store):
                 results = answer["results"]  # type: ignore[index]
                 if len(results) == len(wanted):
                     return [
-                        _normal_bulk_get_result(result, request)
+                        quirks.normal_bulk_get_result(result, request)
                         for result, request in zip(results, wanted, strict=True)
                     ]
                 # PouchDB Server merges requests for the same id into one result: the
@@ -199,7 +200,7 @@ class CouchStore(Store):
             try:
                 rev = self.get(doc_id)["_rev"]
             except NotFound as exc:
-                return {"id": doc_id, "docs": [_missing(doc_id, "undefined", exc.reason)]}
+                return {"id": doc_id, "docs": [quirks.missing(doc_id, "undefined", exc.reason)]}
         found = self.open_revs(
             doc_id,
             [rev],
@@ -210,7 +211,7 @@ class CouchStore(Store):
         return {
             "id": doc_id,
             "docs": [
-                {"ok": item["ok"]} if "ok" in item else _missing(doc_id, rev, "missing")
+                {"ok": item["ok"]} if "ok" in item else quirks.missing(doc_id, rev, "missing")
                 for item in found
             ],
         }
@@ -491,37 +492,3 @@ class CouchStore(Store):
         if rev != current:
             raise Conflict(f"Document update conflict: {path} is at {current}")
         self.http.request("DELETE", path, params={"rev": rev})
-
-
-def _missing(doc_id: str, rev: str, reason: str) -> dict:
-    return {"error": {"id": doc_id, "rev": rev, "error": "not_found", "reason": reason}}
-
-
-def _normal_bulk_get_result(result: dict, request: dict) -> dict:
-    """PouchDB Server answers a missing document with ``{}`` and a missing revision with
-    ``{"missing": rev}``; make both CouchDB's error form."""
-    docs = [
-        item
-        if item.get("ok") or item.get("error")
-        else _missing(
-            request["id"], item.get("missing", request.get("rev", "undefined")), "missing"
-        )
-        for item in result.get("docs", [])
-    ]
-    return {
-        "id": result.get("id", request["id"]),
-        "docs": docs or [_missing(request["id"], request.get("rev", "undefined"), "missing")],
-    }
-
-
-def _stub_attachments_held_since(doc: dict, atts_since: list[str]) -> None:
-    """Turn inlined attachments the asker already holds back into stubs (PouchDB
-    Server ignores ``atts_since``), so every store answers alike."""
-    history = (
-        revtree.path_from_revisions(doc["_revisions"]) if "_revisions" in doc else [doc["_rev"]]
-    )
-    since_pos = revtree.held_since_pos(history, atts_since)
-    for meta in doc.get("_attachments", {}).values():
-        if "data" in meta and meta.get("revpos", since_pos + 1) <= since_pos:
-            del meta["data"]
-            meta["stub"] = True
