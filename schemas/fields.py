@@ -48,8 +48,11 @@ class _Bilingual:
     }
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 def _has_surrogate(value: str) -> bool:
-    return any("\ud800" <= char <= "\udfff" for char in value)
+    return _SURROGATE.search(value) is not None
 
 
 # Unicode's Cc category is exactly C0 and C1; newline and tab are text.

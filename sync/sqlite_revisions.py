@@ -74,7 +74,31 @@ def attachment_members(
     return members
 
 
-def save_new_edit(conn: sqlite3.Connection, doc: CheckedDocument, revs_limit: int) -> str:
+class Sequence:
+    """Hands out `update_seq` values inside one write transaction and writes the last
+    one back once, instead of one UPDATE per document."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        (self.first,) = conn.execute(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'update_seq'"
+        ).fetchone()
+        self.last = self.first
+
+    def next(self) -> int:
+        self.last += 1
+        return self.last
+
+    def save(self) -> None:
+        if self.last != self.first:
+            self.conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'update_seq'", (str(self.last),)
+            )
+
+
+def save_new_edit(
+    conn: sqlite3.Connection, doc: CheckedDocument, revs_limit: int, seq: Sequence
+) -> str:
     doc_id, special, body_json, atts = doc.doc_id, doc.special, doc.body_json, doc.attachments
     tree = load_tree(conn, doc_id) or {}
     deleted = special.get("_deleted", False)
@@ -100,11 +124,13 @@ def save_new_edit(conn: sqlite3.Connection, doc: CheckedDocument, revs_limit: in
         )
     path = [rev, parent] if parent else [rev]
     merged = revtree.stem(revtree.merge_path(tree, path, deleted), revs_limit)
-    store_revision(conn, doc_id, tree, merged, rev, body_json, metas)
+    store_revision(conn, doc_id, tree, merged, rev, body_json, metas, seq)
     return rev
 
 
-def save_replicated(conn: sqlite3.Connection, doc: CheckedDocument, revs_limit: int) -> str:
+def save_replicated(
+    conn: sqlite3.Connection, doc: CheckedDocument, revs_limit: int, seq: Sequence
+) -> str:
     doc_id, special = doc.doc_id, doc.special
     rev, path = special["_rev"], doc.path or [special["_rev"]]
     tree = load_tree(conn, doc_id) or {}
@@ -117,12 +143,12 @@ def save_replicated(conn: sqlite3.Connection, doc: CheckedDocument, revs_limit: 
     if merged == tree:
         return rev  # nothing new: replication is idempotent
     if known:
-        store_revision(conn, doc_id, tree, merged, rev, None, {})
+        store_revision(conn, doc_id, tree, merged, rev, None, {}, seq)
         return rev
     metas = resolve_attachments(
         conn, doc_id, None, doc.attachments, new_edits=False, pos=revtree.rev_pos(rev)
     )
-    store_revision(conn, doc_id, tree, merged, rev, doc.body_json, metas)
+    store_revision(conn, doc_id, tree, merged, rev, doc.body_json, metas, seq)
     return rev
 
 
@@ -198,6 +224,7 @@ def store_revision(
     rev: str,
     body_json: str | None,
     metas: dict,
+    seq: Sequence,
 ) -> None:
     """Write the merged tree of a document, the body of `rev` if it is a new leaf,
     and give the document the next sequence."""
@@ -214,14 +241,11 @@ def store_revision(
         )
     for gone in old_leaves - new_leaves:
         drop_body(conn, doc_id, gone)
-    (seq,) = conn.execute(
-        "UPDATE meta SET value = value + 1 WHERE key = 'update_seq' "
-        "RETURNING CAST(value AS INTEGER)"
-    ).fetchone()
+    doc_seq = seq.next()
     winner = revtree.winning_rev(merged)
     conn.execute(
         "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?)",
-        (doc_id, seq, winner, int(merged[winner].deleted), revtree.tree_to_json(merged)),
+        (doc_id, doc_seq, winner, int(merged[winner].deleted), revtree.tree_to_json(merged)),
     )
 
 

@@ -427,16 +427,18 @@ class SqliteStore(Store):
                 prepared.append(exc)
         results: list[str | StoreError] = []
         with self._write() as conn:
+            seq = revisions.Sequence(conn)
             for item in prepared:
                 if isinstance(item, StoreError):
                     results.append(item)
                     continue
                 try:
                     save = revisions.save_new_edit if new_edits else revisions.save_replicated
-                    results.append(save(conn, item, revs_limit=self.revs_limit))
+                    results.append(save(conn, item, self.revs_limit, seq))
                 except StoreError as exc:
                     exc.doc_id = item.doc_id
                     results.append(exc)
+            seq.save()
         return results
 
     # -- _local documents ----------------------------------------------------------------------
