@@ -124,7 +124,7 @@ def save_new_edit(
         )
     path = [rev, parent] if parent else [rev]
     merged = revtree.stem(revtree.merge_path(tree, path, deleted), revs_limit)
-    store_revision(conn, doc_id, tree, merged, rev, body_json, metas, seq)
+    store_revision(conn, doc_id, tree, merged, rev, body_json, metas, seq, _new_data(atts))
     return rev
 
 
@@ -143,13 +143,19 @@ def save_replicated(
     if merged == tree:
         return rev  # nothing new: replication is idempotent
     if known:
-        store_revision(conn, doc_id, tree, merged, rev, None, {}, seq)
+        store_revision(conn, doc_id, tree, merged, rev, None, {}, seq, {})
         return rev
     metas = resolve_attachments(
         conn, doc_id, None, doc.attachments, new_edits=False, pos=revtree.rev_pos(rev)
     )
-    store_revision(conn, doc_id, tree, merged, rev, doc.body_json, metas, seq)
+    store_revision(
+        conn, doc_id, tree, merged, rev, doc.body_json, metas, seq, _new_data(doc.attachments)
+    )
     return rev
+
+
+def _new_data(atts: dict) -> dict[str, bytes]:
+    return {att.digest: att.data for att in atts.values() if isinstance(att, NewAttachment)}
 
 
 def resolve_attachments(
@@ -161,7 +167,8 @@ def resolve_attachments(
     new_edits: bool,
     pos: int,
 ) -> dict:
-    """Attachment metadata for a new revision; new data is written by digest."""
+    """Attachment metadata for a new revision (checked, nothing written yet: a refused
+    edit must leave no orphan data behind)."""
     parent_metas = {}
     if parent is not None:
         row = conn.execute(
@@ -170,8 +177,7 @@ def resolve_attachments(
         parent_metas = json.loads(row[0]) if row and row[0] else {}
     metas = {}
     for name, att in atts.items():
-        if isinstance(att, NewAttachment):
-            conn.execute("INSERT OR IGNORE INTO attachments VALUES (?, ?)", (att.digest, att.data))
+        if isinstance(att, NewAttachment):  # its data is written with the revision
             metas[name] = {
                 "content_type": att.content_type,
                 "digest": att.digest,
@@ -225,12 +231,14 @@ def store_revision(
     body_json: str | None,
     metas: dict,
     seq: Sequence,
+    new_data: dict[str, bytes],
 ) -> None:
-    """Write the merged tree of a document, the body of `rev` if it is a new leaf,
-    and give the document the next sequence."""
+    """Write the merged tree of a document, the body of `rev` (with its new attachment
+    data, by digest) if it is a new leaf, and give the document the next sequence."""
     old_leaves = set(revtree.leaves(tree)) if tree else set()
     new_leaves = set(revtree.leaves(merged))
     if body_json is not None and rev in new_leaves:
+        conn.executemany("INSERT OR IGNORE INTO attachments VALUES (?, ?)", new_data.items())
         conn.execute(
             "INSERT OR REPLACE INTO revs VALUES (?, ?, ?, ?)",
             (doc_id, rev, body_json, dump_json(metas) if metas else None),

@@ -1,0 +1,48 @@
+"""SqliteStore specifics the Store contract cannot see: what is left in the file."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from replicas import b64
+
+from sync import SqliteStore
+from sync.errors import Conflict, PreconditionFailed
+
+
+def blobs(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT COUNT(*) FROM attachments").fetchone()[0]
+
+
+def test_a_refused_edit_leaves_no_attachment_data_behind(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with SqliteStore(path) as store:
+        rev = store.put({"_id": "w", "v": 1})
+        new = {"content_type": "image/jpeg", "data": b64(b"photo of the spring")}
+        with pytest.raises(PreconditionFailed):  # a stub the parent does not have
+            store.put(
+                {"_id": "w", "_rev": rev, "_attachments": {"a.jpg": new, "b.jpg": {"stub": True}}}
+            )
+        store.put({"_id": "w", "_rev": rev, "v": 2})
+        with pytest.raises(Conflict):  # a stale parent
+            store.put({"_id": "w", "_rev": rev, "_attachments": {"a.jpg": new}})
+    assert blobs(path) == 0
+
+
+def test_attachment_data_is_kept_once_and_collected_with_its_last_revision(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.sqlite"
+    photo = {"content_type": "image/jpeg", "data": b64(b"the same photo")}
+    with SqliteStore(path) as store:
+        first = store.put({"_id": "a", "_attachments": {"p.jpg": photo}})
+        store.put({"_id": "b", "_attachments": {"p.jpg": photo}})
+        assert blobs(path) == 1  # deduplicated by digest
+        store.put({"_id": "a", "_rev": first, "_deleted": True})
+        assert blobs(path) == 1  # still held by b
+        second = store.get("b")["_rev"]
+        store.put({"_id": "b", "_rev": second, "_deleted": True})
+    assert blobs(path) == 0
