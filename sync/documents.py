@@ -135,7 +135,9 @@ def _is_plain_json(value: object) -> bool:
             if not math.isfinite(item):  # type: ignore[arg-type]
                 return False
         elif isinstance(item, Mapping | list | tuple | float | str | int):
-            return _is_plain_json(json.loads(json.dumps(item))) if _dumps_ok(item) else False
+            # A subclass or a tuple: judged by its JSON form, and the walk goes on.
+            if not _dumps_ok(item) or not _is_plain_json(json.loads(json.dumps(item))):
+                return False
         else:
             return False
     return True

@@ -480,6 +480,9 @@ BAD_DOCUMENTS = [
     pytest.param({"_id": "a", "v": {1, 2}}, "set", id="set-value"),
     pytest.param({"_id": "a", "v": b"bytes"}, "bytes", id="bytes-value"),
     pytest.param({"_id": "a", "v": float("nan")}, "JSON number", id="nan"),
+    pytest.param(
+        {"_id": "a", "t": (1, 2), "v": float("nan")}, "JSON number", id="nan-after-a-tuple"
+    ),
     pytest.param({"_id": "a", "v": {1: "x"}}, "not a string", id="non-string-key"),
     pytest.param({"_id": "a", "v": "\ud800"}, "UTF-8", id="unpaired-surrogate"),
     pytest.param({"_id": "a", "_secret": 1}, "_secret", id="unknown-special-member"),
