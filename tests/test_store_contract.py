@@ -481,7 +481,7 @@ BAD_DOCUMENTS = [
     pytest.param({"_id": "a", "v": b"bytes"}, "bytes", id="bytes-value"),
     pytest.param({"_id": "a", "v": float("nan")}, "JSON number", id="nan"),
     pytest.param(
-        {"_id": "a", "t": (1, 2), "v": float("nan")}, "JSON number", id="nan-after-a-tuple"
+        {"_id": "a", "v": float("nan"), "t": (1, 2)}, "JSON number", id="nan-after-a-tuple"
     ),
     pytest.param({"_id": "a", "v": {1: "x"}}, "not a string", id="non-string-key"),
     pytest.param({"_id": "a", "v": "\ud800"}, "UTF-8", id="unpaired-surrogate"),
