@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -74,10 +75,20 @@ class DocumentInvalid(ValueError):
         super().__init__(self.reason)
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.@:-]{1,100}")
+
+
+def _path_part(key: Any) -> str:
+    """A field name for a message. An unknown field's name is the sender's text (it may
+    be mojibake, Chinese or hold a newline): shown escaped to ASCII, never verbatim."""
+    key = str(key)
+    return key if _PLAIN_KEY.fullmatch(key) else ascii(key[:100])
+
+
 def _leaves(errors: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
     if isinstance(errors, Mapping):
         for key, value in errors.items():
-            yield from _leaves(value, (*path, str(key)))
+            yield from _leaves(value, (*path, _path_part(key)))
     elif isinstance(errors, list | tuple):
         for item in errors:
             yield from _leaves(item, path)

@@ -12,6 +12,7 @@ from schemas import (
     DOC_TYPES,
     DocumentInvalid,
     schema_for,
+    split_message,
     upgrade,
     validate_document,
 )
@@ -228,3 +229,15 @@ def test_validated_documents_are_new_objects(doc_type: str) -> None:
     assert cleaned is not doc
     if "location" in doc:
         assert cleaned["location"] is not doc["location"]
+
+
+def test_an_unknown_fields_name_is_never_echoed_verbatim() -> None:
+    """Found in CI by the random-JSON test: a Chinese or newline field name landed in the
+    English half of the reason (and would in a rejection notice)."""
+    for name in ("㐀", "\n", "耙鎲ⅰ"):
+        doc = example("home_visit")
+        doc["health"] = {name: None}
+        with pytest.raises(DocumentInvalid) as caught:
+            validate_document(doc)
+        english = split_message(caught.value.reason)["en"]
+        assert name not in english and ascii(name) in english
