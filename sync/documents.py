@@ -54,9 +54,12 @@ def _utf8(text: str, what: str) -> bytes:
         raise BadRequest(f"{what} is not valid UTF-8 (unpaired surrogate at {exc.start})") from None
 
 
-def check_doc_id(doc_id: object, *, what: str = "document id") -> str:
+def check_doc_id(
+    doc_id: object, *, what: str = "document id", underscore_allowed: bool = False
+) -> str:
     """A document id: a non-empty string of at most 512 UTF-8 bytes, with no
-    '/', no control characters and no leading '_' (reserved by CouchDB)."""
+    '/', no control characters and no leading '_' (reserved by CouchDB, except in the
+    name of a `_local` document: PouchDB's replication ids may start with one)."""
     if not isinstance(doc_id, str):
         raise BadRequest(f"{what} must be a string, got {type(doc_id).__name__}")
     if not doc_id:
@@ -68,7 +71,7 @@ def check_doc_id(doc_id: object, *, what: str = "document id") -> str:
         raise BadRequest(f"{what} must not contain '/': {doc_id[:80]!r}")
     if _has_control(doc_id):
         raise BadRequest(f"{what} must not contain control characters: {doc_id[:80]!r}")
-    if doc_id.startswith("_"):
+    if doc_id.startswith("_") and not underscore_allowed:
         raise BadRequest(f"{what} must not start with '_' (reserved): {doc_id[:80]!r}")
     if doc_id in (".", ".."):  # in a URL they name the database or the server, not a doc
         raise BadRequest(f"{what} must not be {doc_id!r}")
@@ -86,7 +89,7 @@ def local_doc_id(local_id: object) -> str:
     """A `_local` document's own id, with or without its ``_local/`` prefix."""
     if isinstance(local_id, str) and local_id.startswith("_local/"):
         local_id = local_id[len("_local/") :]
-    return check_doc_id(local_id, what="local document id")
+    return check_doc_id(local_id, what="local document id", underscore_allowed=True)
 
 
 def check_json_value(value: object, where: str = "document") -> None:

@@ -371,6 +371,15 @@ def test_all_docs(store: Store) -> None:
     assert rows[2] == {"key": "x", "error": "not_found"}
 
 
+def test_local_ids_may_look_like_pouchdb_replication_ids(store: Store) -> None:
+    """PouchDB names checkpoints with base64 (`.` and `_` for `/` and `+`), so a
+    `_local` id can start with '_' and end with '=' (found when CI's PouchDB drew one)."""
+    rev = store.put_local({"_id": "_local/_z10yNRGKBkASwbz9jat9A==", "seq": 1})
+    assert store.get_local("_z10yNRGKBkASwbz9jat9A==")["_rev"] == rev
+    with pytest.raises(BadRequest):
+        store.put_local({"_id": "_local/a/b"})
+
+
 def test_local_documents(store: Store) -> None:
     with pytest.raises(NotFound):
         store.get_local("checkpoint")
