@@ -13,6 +13,7 @@ setup(
         "marshmallow>=3.20,<5",
         "click>=8.1",
         "requests>=2.31",
+        "orjson>=3.9",
         "flask>=3.0",
         "waitress>=3.0",
         "pyyaml>=6.0",

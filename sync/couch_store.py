@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from . import couch_quirks as quirks
 from . import revtree
@@ -27,6 +27,7 @@ from .documents import (
     check_doc_list,
     check_document,
     check_json_value,
+    dump_json,
     local_doc_id,
 )
 from .errors import (
@@ -38,7 +39,7 @@ from .errors import (
     TooLarge,
     from_row,
 )
-from .http_client import HttpClient, RetryPolicy, quote_id
+from .http_client import EncodedBody, HttpClient, RetryPolicy, quote_id
 from .selector import compile_selector
 from .store import Attachment, ChangesFeed, Seq, Store
 
@@ -355,9 +356,16 @@ class CouchStore(Store):
         return row.get("rev") or revtree.normalize_rev(doc["_rev"])
 
     def bulk_docs(self, docs: Iterable[Mapping], *, new_edits: bool = True) -> list[dict]:
+        return self.prepare_bulk_docs(docs, new_edits=new_edits)()
+
+    def prepare_bulk_docs(
+        self, docs: Iterable[Mapping], *, new_edits: bool = True
+    ) -> Callable[[], list[dict]]:
+        """Check, encode and gzip the request now; send it when called."""
         docs = check_doc_list(docs)
         rows: list[dict | None] = [None] * len(docs)
         valid: list[int] = []
+        texts: list[str] = []  # each document's JSON, encoded once by the checks
         for index, doc in enumerate(docs):
             try:
                 checked = check_document(
@@ -366,18 +374,25 @@ class CouchStore(Store):
                     max_attachment_bytes=self.max_attachment_bytes,
                     new_edits=new_edits,
                 )
-                if new_edits:
-                    docs[index] = self._with_full_stubs(checked, doc)
+                full = self._with_full_stubs(checked, doc) if new_edits else doc
+                texts.append(checked.to_json() if full is doc else dump_json(full))
+                docs[index] = full
                 valid.append(index)
             except StoreError as exc:
                 doc_id = doc.get("_id") if isinstance(doc, Mapping) else None
                 rows[index] = {"id": doc_id, "error": exc.error, "reason": exc.reason}
         sent = [docs[i] for i in valid]
-        for index, row in zip(valid, self._post_bulk(sent, new_edits), strict=True):
-            rows[index] = row
-        if new_edits:
-            return rows  # type: ignore[return-value]
-        return [row for row in rows if row is not None and "error" in row]
+        flag = "true" if new_edits else "false"
+        body = self.http.encode(f'{{"docs":[{",".join(texts)}],"new_edits":{flag}}}')
+
+        def write() -> list[dict]:
+            for index, row in zip(valid, self._post_bulk(sent, new_edits, body), strict=True):
+                rows[index] = row
+            if new_edits:
+                return rows  # type: ignore[return-value]
+            return [row for row in rows if row is not None and "error" in row]
+
+        return write
 
     def _with_full_stubs(self, checked: CheckedDocument, doc: Mapping) -> Mapping:
         """Give bare ``{"stub": true}`` attachments their digest from the parent
@@ -407,14 +422,16 @@ class CouchStore(Store):
             attachments[name] = {**parent_atts[name], "stub": True}
         return {**doc, "_attachments": attachments}
 
-    def _post_bulk(self, docs: list[Mapping], new_edits: bool) -> list[dict]:
+    def _post_bulk(
+        self, docs: list[Mapping], new_edits: bool, encoded: EncodedBody | None = None
+    ) -> list[dict]:
         """One row per document (errors only from the peer when new_edits=false,
-        so the others are filled in as ok)."""
+        so the others are filled in as ok). `encoded` is `docs` ready to send."""
         if not docs:
             return []
         try:
             answer = self.http.json(
-                "POST", "_bulk_docs", body={"docs": docs, "new_edits": new_edits}
+                "POST", "_bulk_docs", body=encoded or {"docs": docs, "new_edits": new_edits}
             )
         except TooLarge as exc:
             if len(docs) == 1:

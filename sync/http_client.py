@@ -55,6 +55,14 @@ def basic_auth(username: str, password: str) -> str:
     return f"Basic {token}"
 
 
+@dataclass(frozen=True)
+class EncodedBody:
+    """A JSON request body ready to send, gzipped when large (see `HttpClient.encode`)."""
+
+    data: bytes
+    headers: dict[str, str]
+
+
 def quote_id(doc_id: str) -> str:
     return quote(doc_id, safe="")
 
@@ -114,6 +122,15 @@ class HttpClient:
         if answer.status_code != 200:
             raise Unauthorized(f"cookie login as {self.username!r} failed ({answer.status_code})")
 
+    def encode(self, json_text: str) -> EncodedBody:
+        """JSON text, already encoded, as a request body."""
+        data = json_text.encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if self.gzip_requests and len(data) >= GZIP_MIN_BYTES:
+            data = gzip.compress(data, compresslevel=5)
+            headers["Content-Encoding"] = "gzip"
+        return EncodedBody(data, headers)
+
     def request(
         self,
         method: str,
@@ -126,18 +143,21 @@ class HttpClient:
     ) -> requests.Response:
         """Send one request, retrying transport failures and 5xx; raise StoreError on 4xx.
 
-        `body` is sent as JSON (gzipped when large); `raw` as given. The
-        response is read fully, so a truncated body is retried like a dropped link.
+        `body` is sent as JSON (gzipped when large; an `EncodedBody` as it is);
+        `raw` as given. The response is read fully, so a truncated body is
+        retried like a dropped link.
         """
         url = f"{self.base_url}/{path}" if path else self.base_url
         send_headers = dict(headers or {})
         data = raw
         if body is not None:
-            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-            send_headers.setdefault("Content-Type", "application/json")
-            if self.gzip_requests and len(data) >= GZIP_MIN_BYTES:
-                data = gzip.compress(data, compresslevel=5)
-                send_headers["Content-Encoding"] = "gzip"
+            encoded = (
+                body
+                if isinstance(body, EncodedBody)
+                else self.encode(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+            )
+            data = encoded.data
+            send_headers = {**encoded.headers, **send_headers}
         last_problem = ""
         for attempt in range(self.retry.attempts):
             if attempt:

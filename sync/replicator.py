@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from queue import Full, Queue
 from typing import TypeVar
@@ -92,33 +93,37 @@ def replicate(
     rep_id = replication_id(source, target, {"doc_ids": ids, "selector": combined})
     checkpointer = Checkpointer(source, target, rep_id)
     result = ReplicationResult(rep_id, checkpointer.start_seq, last_seq=checkpointer.start_seq)
-    batches = _read_batches(source, target, checkpointer.start_seq, batch_size, ids, combined)
-    # The next batches are read (changes, revs_diff, bulk_get) while this one is written:
-    # the two ends work at the same time instead of taking turns.
-    for batch in read_ahead(batches, depth=2):
-        if batch.rows:
-            _write_batch(target, batch, result)
-        if batch.last_seq != result.last_seq:
-            result.last_seq = batch.last_seq
-            checkpointer.record(batch.last_seq, result.counters())
-        if progress:
-            progress(result)
+    # One thread per stage (changes, revs_diff, bulk_get), each a batch or two ahead of
+    # the next, while this thread writes: both ends and both directions of the link
+    # stay busy instead of taking turns. Checkpoints are still written in order.
+    feed = read_ahead(_change_batches(source, checkpointer.start_seq, batch_size, ids, combined))
+    diffed = read_ahead(_with_missing(target, batch) for batch in feed)
+    fetched = read_ahead(_with_revisions(source, batch) for batch in diffed)
+    prepared = read_ahead(_with_write(target, batch) for batch in fetched)
+    with closing(prepared):  # on an error too: every stage's thread is stopped
+        for batch in prepared:
+            if batch.rows:
+                _write_batch(batch, result)
+            if batch.last_seq != result.last_seq:
+                result.last_seq = batch.last_seq
+                checkpointer.record(batch.last_seq, result.counters())
+            if progress:
+                progress(result)
     return result
 
 
 @dataclass
 class _Batch:
-    rows: int  # changes read
+    rows: list[dict]  # changes read
     last_seq: Seq
-    docs: list[dict]  # the revisions the target lacks, with their history
-    gone: list[dict]  # revisions the source no longer had when asked
-    missing_checked: int
-    missing_found: int
+    wanted: list[dict] = field(default_factory=list)  # bulk_get requests for what is missing
+    docs: list[dict] = field(default_factory=list)  # the missing revisions, with history
+    gone: list[dict] = field(default_factory=list)  # revisions the source no longer had
+    write: Callable[[], list[dict]] | None = None  # the target's prepared bulk_docs
 
 
-def _read_batches(
+def _change_batches(
     source: Store,
-    target: Store,
     since: Seq,
     batch_size: int,
     ids: list[str] | None,
@@ -129,26 +134,26 @@ def _read_batches(
             since=since, limit=batch_size, style="all_docs", doc_ids=ids, selector=selector
         )
         rows = list(feed)
-        yield _missing_revisions(source, target, rows, feed.last_seq)
+        yield _Batch(rows, feed.last_seq)
         since = feed.last_seq
         if len(rows) < batch_size:
             return
 
 
-def _missing_revisions(source: Store, target: Store, rows: list[dict], last_seq: Seq) -> _Batch:
-    wanted = {row["id"]: [change["rev"] for change in row["changes"]] for row in rows}
-    batch = _Batch(len(rows), last_seq, [], [], sum(len(r) for r in wanted.values()), 0)
-    if not rows:
-        return batch
-    diff = target.revs_diff(wanted)
-    requests = [
-        {"id": doc_id, "rev": rev, "atts_since": entry.get("possible_ancestors", [])}
-        for doc_id, entry in diff.items()
-        for rev in entry["missing"]
-    ]
-    batch.missing_found = len(requests)
-    if requests:
-        for answer in source.bulk_get(requests, revs=True, attachments=True):
+def _with_missing(target: Store, batch: _Batch) -> _Batch:
+    if batch.rows:
+        revs = {row["id"]: [change["rev"] for change in row["changes"]] for row in batch.rows}
+        batch.wanted = [
+            {"id": doc_id, "rev": rev, "atts_since": entry.get("possible_ancestors", [])}
+            for doc_id, entry in target.revs_diff(revs).items()
+            for rev in entry["missing"]
+        ]
+    return batch
+
+
+def _with_revisions(source: Store, batch: _Batch) -> _Batch:
+    if batch.wanted:
+        for answer in source.bulk_get(batch.wanted, revs=True, attachments=True):
             for item in answer["docs"]:
                 if "ok" in item:
                     batch.docs.append(item["ok"])
@@ -157,14 +162,20 @@ def _missing_revisions(source: Store, target: Store, rows: list[dict], last_seq:
     return batch
 
 
-def _write_batch(target: Store, batch: _Batch, result: ReplicationResult) -> None:
+def _with_write(target: Store, batch: _Batch) -> _Batch:
+    if batch.docs:
+        batch.write = target.prepare_bulk_docs(batch.docs, new_edits=False)
+    return batch
+
+
+def _write_batch(batch: _Batch, result: ReplicationResult) -> None:
     result.batches += 1
-    result.missing_checked += batch.missing_checked
-    result.missing_found += batch.missing_found
+    result.missing_checked += sum(len(row["changes"]) for row in batch.rows)
+    result.missing_found += len(batch.wanted)
     result.failures.extend(batch.gone)
     result.doc_write_failures += len(batch.gone)
     result.docs_read += len(batch.docs)
-    failed = target.bulk_docs(batch.docs, new_edits=False) if batch.docs else []
+    failed = batch.write() if batch.write else []
     result.failures.extend(failed)
     result.doc_write_failures += len(failed)
     result.docs_written += len(batch.docs) - len(failed)
@@ -173,7 +184,7 @@ def _write_batch(target: Store, batch: _Batch, result: ReplicationResult) -> Non
 _END = object()
 
 
-def read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
+def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
     """Produce `items` in a thread, up to `depth` ahead of the consumer. An exception
     in the producer is raised in the consumer; a consumer that stops stops the producer."""
     queue: Queue = Queue(maxsize=depth)
@@ -195,6 +206,10 @@ def read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
                     return
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             put(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:  # a chained stage: stop its thread too
+                close()
         put(_END)
 
     thread = threading.Thread(target=produce, name="replication-reader", daemon=True)

@@ -19,6 +19,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
+import orjson
+
 from .errors import BadRequest
 
 DEFAULT_REVS_LIMIT = 1000
@@ -206,12 +208,10 @@ def new_rev(
 
 def tree_to_json(tree: Mapping[str, RevNode]) -> str:
     """Compact storage form: ``{rev: [parent, deleted]}``."""
-    return json.dumps(
-        {rev: [node.parent, node.deleted] for rev, node in tree.items()}, separators=(",", ":")
-    )
+    return orjson.dumps({rev: [node.parent, node.deleted] for rev, node in tree.items()}).decode()
 
 
 def tree_from_json(text: str) -> RevTree:
     return {
-        rev: RevNode(parent, bool(deleted)) for rev, (parent, deleted) in json.loads(text).items()
+        rev: RevNode(parent, bool(deleted)) for rev, (parent, deleted) in orjson.loads(text).items()
     }

@@ -14,7 +14,7 @@ import itertools
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from . import revtree
 from . import sqlite_revisions as revisions
@@ -394,28 +394,37 @@ class SqliteStore(Store):
     # -- writing -----------------------------------------------------------------------------
 
     def put(self, doc: Mapping, *, new_edits: bool = True) -> str:
-        (result,) = self._save([doc], new_edits)
+        (result,) = self._save(self._check([doc], new_edits), new_edits)
         if isinstance(result, StoreError):
             raise result
         return result
 
     def bulk_docs(self, docs: Iterable[Mapping], *, new_edits: bool = True) -> list[dict]:
-        docs = check_doc_list(docs)
-        rows = []
-        for doc, result in zip(docs, self._save(docs, new_edits), strict=True):
-            doc_id = doc.get("_id") if isinstance(doc, Mapping) else None
-            if isinstance(result, StoreError):
-                rows.append({"id": doc_id, "error": result.error, "reason": result.reason})
-            elif new_edits:
-                rows.append({"ok": True, "id": doc_id, "rev": result})
-        return rows
+        return self.prepare_bulk_docs(docs, new_edits=new_edits)()
 
-    def _save(self, docs: list, new_edits: bool) -> list[str | StoreError]:
-        """Check every document, then write the valid ones in one transaction."""
-        prepared: list[CheckedDocument | StoreError] = []
+    def prepare_bulk_docs(
+        self, docs: Iterable[Mapping], *, new_edits: bool = True
+    ) -> Callable[[], list[dict]]:
+        docs = check_doc_list(docs)
+        prepared = self._check(docs, new_edits)
+
+        def write() -> list[dict]:
+            rows = []
+            for doc, result in zip(docs, self._save(prepared, new_edits), strict=True):
+                doc_id = doc.get("_id") if isinstance(doc, Mapping) else None
+                if isinstance(result, StoreError):
+                    rows.append({"id": doc_id, "error": result.error, "reason": result.reason})
+                elif new_edits:
+                    rows.append({"ok": True, "id": doc_id, "rev": result})
+            return rows
+
+        return write
+
+    def _check(self, docs: list, new_edits: bool) -> list[CheckedDocument | StoreError]:
+        checked: list[CheckedDocument | StoreError] = []
         for doc in docs:
             try:
-                prepared.append(
+                checked.append(
                     check_document(
                         doc,
                         max_doc_bytes=self.max_doc_bytes,
@@ -424,7 +433,13 @@ class SqliteStore(Store):
                     )
                 )
             except StoreError as exc:
-                prepared.append(exc)
+                checked.append(exc)
+        return checked
+
+    def _save(
+        self, prepared: list[CheckedDocument | StoreError], new_edits: bool
+    ) -> list[str | StoreError]:
+        """Write the checked documents in one transaction."""
         results: list[str | StoreError] = []
         with self._write() as conn:
             seq = revisions.Sequence(conn)

@@ -134,6 +134,16 @@ class Store(ABC):
         answer), an empty list means everything was written.
         """
 
+    def prepare_bulk_docs(
+        self, docs: Iterable[Mapping], *, new_edits: bool = True
+    ) -> Callable[[], list[dict]]:
+        """`bulk_docs` in two steps: check and encode `docs` now, write them when the
+        returned function is called, with the same answer. The replicator prepares
+        the next batch while the current one is being written. Stores whose checks
+        are worth doing early override this; the default defers everything."""
+        docs = list(docs)
+        return lambda: self.bulk_docs(docs, new_edits=new_edits)
+
     @abstractmethod
     def changes(
         self,
