@@ -116,11 +116,10 @@ def merge_path(tree: Mapping[str, RevNode], path: list[str], deleted: bool) -> R
 def leaves(tree: Mapping[str, RevNode]) -> list[str]:
     """Revisions nobody descends from, in winning order (best first)."""
     parents = {node.parent for node in tree.values()}
-    return sorted(
-        (rev for rev in tree if rev not in parents),
-        key=lambda rev: _winning_key(tree, rev),
-        reverse=True,
-    )
+    found = [rev for rev in tree if rev not in parents]
+    if len(found) > 1:  # most documents have one leaf: nothing to order
+        found.sort(key=lambda rev: _winning_key(tree, rev), reverse=True)
+    return found
 
 
 def _winning_key(tree: Mapping[str, RevNode], rev: str) -> tuple[bool, int, str]:
@@ -130,7 +129,7 @@ def _winning_key(tree: Mapping[str, RevNode], rev: str) -> tuple[bool, int, str]
 
 def winning_rev(tree: Mapping[str, RevNode]) -> str:
     """CouchDB's deterministic winner: live beats deleted, then depth, then rev id."""
-    return max((rev for rev in leaves(tree)), key=lambda rev: _winning_key(tree, rev))
+    return leaves(tree)[0]
 
 
 def is_deleted(tree: Mapping[str, RevNode]) -> bool:
@@ -173,6 +172,8 @@ def stem(tree: Mapping[str, RevNode], limit: int = DEFAULT_REVS_LIMIT) -> RevTre
 
     Leaves are never dropped, so stemming never changes the winner or conflicts.
     """
+    if len(tree) <= limit:  # no branch can be longer than the whole tree
+        return dict(tree)
     keep: set[str] = set()
     for leaf in leaves(tree):
         keep.update(ancestry(tree, leaf, limit))
