@@ -21,6 +21,7 @@ from .registry import (
     SERVER_ONLY_TYPES,
     DocumentInvalid,
     error_messages,
+    load_document,
     personal_fields,
     schema_for,
     server_owned_fields,
@@ -51,5 +52,6 @@ __all__ = [
     "split_message",
     "ulid_time_ms",
     "upgrade",
+    "load_document",
     "validate_document",
 ]
