@@ -44,6 +44,7 @@ import platform
 import pstats
 import shlex
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -388,12 +389,82 @@ class Context:
 @dataclass
 class Timed:
     seconds: float
-    cpu: float  # this process: the replicator and, for the gateway, the server threads
+    cpu: float  # this process: the replicator or, for measurement 1, the gateway's threads
     peer_cpu: float | None  # pouchdb-server
+    tablet_cpu: float | None = None  # measurement 1: the tablet's own process
+    workers_cpu: float = 0.0  # the gateway's validation worker processes
 
     def describe(self) -> str:
+        tablet = f", tablet process CPU {self.tablet_cpu:.1f} s" if self.tablet_cpu else ""
+        here = "server process" if self.tablet_cpu is not None else "this process"
+        workers = f", validation workers CPU {self.workers_cpu:.1f} s" if self.workers_cpu else ""
         peer = f", pouchdb-server CPU {self.peer_cpu:.1f} s" if self.peer_cpu is not None else ""
-        return f"{self.seconds:.2f} s wall, this process CPU {self.cpu:.1f} s{peer}"
+        return f"{self.seconds:.2f} s wall{tablet}, {here} CPU {self.cpu:.1f} s{workers}{peer}"
+
+
+def tablet_main(spec: dict) -> int:
+    """Measurement 1's tablet: push a SqliteStore to `target` (a store file or a URL) in
+    this process of its own, as a tablet is a device of its own, and print the result
+    as JSON. The county server then has the parent's interpreter to itself, as
+    `fieldsync serve` has in production (one GIL shared by both would make the
+    gateway wait for the tablet's Python and the tablet for the gateway's)."""
+    source = SqliteStore(spec["source"])
+    target: Any = (
+        CouchStore(
+            spec["target"],
+            username=spec.get("username"),
+            password=spec.get("password"),
+            timeout=HTTP_TIMEOUT,
+        )
+        if spec["target"].startswith("http")
+        else SqliteStore(spec["target"])
+    )
+    cpu, start = time.process_time(), time.perf_counter()
+    result = replicate(source, target, batch_size=spec["batch"])
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    source.close()
+    target.close()
+    answer = {
+        "seconds": seconds,
+        "cpu": cpu,
+        "ok": result.ok,
+        "docs_written": result.docs_written,
+        "failures": result.failures[:2],
+    }
+    json.dump(answer, sys.stdout)
+    return 0
+
+
+def _push_from_tablet_process(
+    ctx: Context, source: Path, target: str, expect: int, *, username: str | None = None
+) -> Timed:
+    """Run `tablet_main` in a child process; the timing is the child's own replicate()
+    call (interpreter start-up excluded), the server CPU this process's meanwhile."""
+    spec = {
+        "source": str(source),
+        "target": target,
+        "username": username,
+        "password": PASSWORD if username else None,
+        "batch": ctx.opts.batch,
+    }
+    cpu0, peer0 = time.process_time(), measure.cpu_seconds(ctx.couch_pid)
+    workers0 = measure.spawned_workers_cpu_seconds()
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--tablet", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=HTTP_TIMEOUT[1],
+        check=False,
+    )
+    cpu1, peer1 = time.process_time(), measure.cpu_seconds(ctx.couch_pid)
+    workers = measure.spawned_workers_cpu_seconds() - workers0
+    if done.returncode != 0:
+        raise RuntimeError(f"tablet process failed: {done.stderr[-2000:]}")
+    answer = json.loads(done.stdout)
+    if not answer["ok"] or answer["docs_written"] != expect:
+        raise RuntimeError(f"tablet push: wrote {answer['docs_written']} of {expect}: {answer}")
+    peer = None if peer0 is None or peer1 is None else peer1 - peer0
+    return Timed(answer["seconds"], cpu1 - cpu0, peer, answer["cpu"], workers)
 
 
 def _timed(
@@ -427,26 +498,25 @@ def measure_push(ctx: Context) -> None:
     for round_no in range(opts.repeat):
         tag = f"{ctx.backend}-{round_no}"
         with ExitStack() as stack:
-            tablet = stack.enter_context(_tablet(ctx.workdir / f"push-tablet-{tag}.sqlite", docs))
+            tablet_path = ctx.workdir / f"push-tablet-{tag}.sqlite"
+            stack.enter_context(_tablet(tablet_path, docs))
             warm_tablet = stack.enter_context(
                 _tablet(ctx.workdir / f"push-warm-{tag}.sqlite", warm)
             )
             # (a) straight into the same kind of store the gateway would use
             if ctx.backend == "embedded":
                 (ctx.workdir / f"direct-{tag}").mkdir()
-                direct = stack.enter_context(
-                    SqliteStore(ctx.workdir / f"direct-{tag}" / "county.sqlite")
-                )
+                direct_target = str(ctx.workdir / f"direct-{tag}" / "county.sqlite")
+                direct = stack.enter_context(SqliteStore(direct_target))
             else:
-                direct_url = f"{ctx.couch_url}/direct-{uuid.uuid4().hex[:10]}"
+                direct_target = f"{ctx.couch_url}/direct-{uuid.uuid4().hex[:10]}"
                 direct = stack.enter_context(
-                    CouchStore(direct_url, create=True, timeout=HTTP_TIMEOUT)
+                    CouchStore(direct_target, create=True, timeout=HTTP_TIMEOUT)
                 )
-                stack.callback(requests.delete, direct_url, timeout=HTTP_TIMEOUT)
+                stack.callback(requests.delete, direct_target, timeout=HTTP_TIMEOUT)
             _checked(replicate(warm_tablet, direct, batch_size=opts.batch), len(warm), "warm-up")
             _log(f"push {tag}: {len(docs):,} docs straight into the {ctx.backend} store")
-            result, timed = _timed(ctx, replicate, tablet, direct, batch_size=opts.batch)
-            _checked(result, len(docs), "direct push")
+            timed = _push_from_tablet_process(ctx, tablet_path, direct_target, len(docs))
             if "direct" not in best or timed.seconds < best["direct"][1].seconds:
                 best["direct"] = (len(docs) / timed.seconds, timed, "")
 
@@ -459,8 +529,9 @@ def measure_push(ctx: Context) -> None:
             if county.profiler:
                 county.profiler.take()
             _log(f"push {tag}: {len(docs):,} docs through the gateway")
-            result, timed = _timed(ctx, replicate, tablet, gateway, batch_size=opts.batch)
-            _checked(result, len(docs), "gateway push")
+            timed = _push_from_tablet_process(
+                ctx, tablet_path, f"{county.url}/db", len(docs), username="pusher"
+            )
             if "gateway" not in best or timed.seconds < best["gateway"][1].seconds:
                 spent = describe_server_time(county.log.take(), timed.seconds)
                 best["gateway"] = (
@@ -705,7 +776,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", type=Path, default=None, help="write a server-side cProfile per measurement"
     )
+    parser.add_argument("--tablet", help=argparse.SUPPRESS)  # JSON spec: measurement 1's tablet
     args = parser.parse_args(argv)
+    if args.tablet:
+        return tablet_main(json.loads(args.tablet))
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if not backends or set(backends) - {"embedded", "couchdb"}:
         parser.error("--backends: embedded, couchdb or both")

@@ -44,20 +44,43 @@ def cpu_seconds(pid: int | None) -> float | None:
         return None
 
 
-def server_pid(port: int) -> int | None:
-    """The pouchdb-server node process we started (running_pouchdb_server yields a URL only)."""
+def spawned_workers_cpu_seconds() -> float:
+    """User + system CPU time, so far, of this process's live multiprocessing children
+    (the gateway's validation workers when the app runs in this process); 0 elsewhere."""
+    total = 0.0
+    for pid in _children(os.getpid()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"multiprocessing" in cmdline:
+            total += cpu_seconds(pid) or 0.0
+    return total
+
+
+def _children(parent: int) -> list[int]:
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text(encoding="ascii")
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == os.getpid() and b"pouchdb-server" in b" ".join(cmdline):
-            if str(port).encode() in cmdline:
-                return int(entry.name)
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+            found.append(int(entry.name))
+    return found
+
+
+def server_pid(port: int) -> int | None:
+    """The pouchdb-server node process we started (running_pouchdb_server yields a URL only)."""
+    for pid in _children(os.getpid()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"pouchdb-server" in b" ".join(cmdline) and str(port).encode() in cmdline:
+            return pid
     return None
 
 

@@ -24,6 +24,7 @@ DEFAULTS: dict[str, object] = {
     "LOGIN_MAX_FAILURES": 5,  # failed logins per user and address ...
     "LOGIN_WINDOW_SECONDS": 600,  # ... per this window, then 429
     "LONGPOLL_SECONDS": 55,  # longest wait of a longpoll _changes
+    "VALIDATION_WORKERS": None,  # processes judging large pushes; None: one per core, up to 4
 }
 
 

@@ -16,14 +16,10 @@ from datetime import UTC, datetime
 
 from schemas import (
     SERVER_ONLY_TYPES,
-    DocumentInvalid,
-    error_messages,
     is_place_code,
-    load_document,
     msg,
     place_within,
     server_owned_fields,
-    validate_document,
 )
 from schemas.rejection_notice import notice_id
 from sync import revtree
@@ -33,6 +29,7 @@ from sync.store import Store
 
 from .scope import IndexEntry
 from .users import User
+from .validation import Verdict, verdict
 
 FIELD_TYPES = frozenset({"patrol", "water_source", "home_visit", "household"})
 REFERENCE_WRITE_TYPES = frozenset({"place", "team", "station", "user"})
@@ -57,6 +54,7 @@ class Pushed:
     doc: dict
     user: User
     device: str | None
+    verdict: Verdict | None = None  # the schemas' verdict, when judged ahead for a batch
 
 
 def reasons_to_refuse(
@@ -77,13 +75,10 @@ def reasons_to_refuse(
         return reasons_to_refuse(pushed, None, None) or [HIDDEN_DOCUMENT]
     if doc.get("_deleted") and not _has_body(doc):
         return []  # a bare tombstone (PouchDB's remove) of a document in scope
-    try:
-        # A tombstone's id is checked and its body kept as sent; a record is loaded,
-        # which validates it without the cost of dumping a cleaned copy.
-        checked = validate_document(doc) if doc.get("_deleted") is True else load_document(doc)
-        place = checked.get("place")
-    except DocumentInvalid as exc:
-        return [f"{path}: {message}" for path, message in error_messages(exc.errors)]
+    judged = pushed.verdict or verdict(doc)
+    if judged.problems:
+        return list(judged.problems)
+    place = judged.place
     if doc.get("_deleted") is True and not (isinstance(place, str) and is_place_code(place)):
         # A tombstone is validated by its id only: without a place of its own it stays where
         # the document was (the index keeps that place), as a bare tombstone does.

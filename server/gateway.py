@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from flask import Blueprint, Response, current_app, request
 
@@ -36,6 +37,7 @@ from .http_io import flag, int_arg, json_arg, json_body, reply, store_error
 from .scope import IndexEntry, ScopeIndex
 from .services import services
 from .users import User
+from .validation import Verdict
 
 bp = Blueprint("gateway", __name__, url_prefix="/db")
 bp.register_error_handler(StoreError, store_error)
@@ -166,7 +168,9 @@ def revs_diff() -> Response:
         check_doc_id(doc_id)
         if not isinstance(revs, list):
             raise BadRequest(f"_revs_diff: revisions of {doc_id[:80]!r} must be a list")
-        entry = scope_index().lookup(doc_id)
+    known = scope_index().lookup_many(list(body))
+    for doc_id, revs in body.items():
+        entry = known.get(doc_id)
         readable = entry is None or may_read(user, entry)
         asked_as[doc_id] = doc_id if readable else f"hidden-{uuid.uuid4().hex}"
         wanted[asked_as[doc_id]] = [revtree.normalize_rev(rev) for rev in revs]
@@ -236,71 +240,92 @@ def bulk_docs() -> Response:
 
 
 def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
-    """Judge every pushed document; write the accepted ones in one store call, keep the
-    refused ones in the quarantine. One row per document, in order."""
-    user, device = current_user(), device_id()
-    store, db = services().store, services().db
-    ledger = Ledger(new_edits)
-    rows: list[dict | None] = []
-    accepted: list[tuple[int, Pushed]] = []
+    """Judge every pushed document; write the accepted ones, keep the refused ones in the
+    quarantine. One row per document, in order."""
+    push = _Push(current_user(), device_id(), new_edits, Ledger(new_edits))
     docs = list(docs)
-    known = scope_index().lookup_many(
-        list(
-            {
-                doc["_id"]
-                for doc in docs
-                if isinstance(doc, dict) and isinstance(doc.get("_id"), str)
-            }
-        )
-    )
-    for doc in docs:
-        if not isinstance(doc, dict) or not isinstance(doc.get("_id"), str):
-            rows.append(
-                {
-                    "id": None,
-                    "error": "bad_request",
-                    "reason": "each document must be an object with a string _id",
+    push.rows = [None if _has_id(doc) else dict(MALFORMED_ROW) for doc in docs]
+    formed = [(index, doc) for index, doc in enumerate(docs) if _has_id(doc)]
+    push.known = scope_index().lookup_many(list({doc["_id"] for _, doc in formed}))
+    # The schemas judge the batch in parts (in worker processes when it is large); each
+    # part is written once judged, while the workers go on with the next.
+    done = 0
+    for verdicts in services().validator.verdict_parts([doc for _, doc in formed]):
+        push.save(formed[done : done + len(verdicts)], verdicts)
+        done += len(verdicts)
+    push.ledger.commit(services().db)
+    scope_index().catch_up()
+    return push.rows  # type: ignore[return-value]
+
+
+MALFORMED_ROW = {
+    "id": None,
+    "error": "bad_request",
+    "reason": "each document must be an object with a string _id",
+}
+
+
+@dataclass
+class _Push:
+    """One push request: who sent it, what was decided so far, one row per document."""
+
+    user: User
+    device: str | None
+    new_edits: bool
+    ledger: Ledger
+    rows: list[dict | None] = field(default_factory=list)
+    known: dict[str, IndexEntry] = field(default_factory=dict)  # index entries by id
+
+    def save(self, part: list[tuple[int, dict]], verdicts: list[Verdict]) -> None:
+        """Judge and write one part of the batch: its accepted documents in one store call."""
+        store = services().store
+        accepted: list[tuple[int, Pushed]] = []
+        for (index, doc), judged in zip(part, verdicts, strict=True):
+            pushed = Pushed(doc, self.user, self.device or _device_of(doc), judged)
+            existing = self.known.get(doc["_id"])
+            current = _current(doc["_id"]) if existing else None
+            reasons = reasons_to_refuse(pushed, existing, current)
+            if (
+                not reasons
+                and existing is not None
+                and not self.new_edits
+                and _rewrites_history(doc)
+            ):
+                reasons = [HISTORY_REWRITTEN]
+            if reasons:
+                self._refuse(pushed, reasons)
+                self.rows[index] = {
+                    "id": doc["_id"],
+                    "error": "forbidden",
+                    "reason": " | ".join(reasons),
                 }
-            )
-            continue
-        pushed = Pushed(doc, user, device or _device_of(doc))
-        existing = known.get(doc["_id"])
-        current = _current(doc["_id"]) if existing else None
-        reasons = reasons_to_refuse(pushed, existing, current)
-        if not reasons and existing is not None and not new_edits and _rewrites_history(doc):
-            reasons = [HISTORY_REWRITTEN]
-        if reasons:
-            ledger.refuse(pushed, reasons)
-            write_notice(store, pushed, reasons)
-            rows.append({"id": doc["_id"], "error": "forbidden", "reason": " | ".join(reasons)})
-        else:
-            accepted.append((len(rows), pushed))
-            rows.append(None)
-    if accepted:
-        written = _write(store, [p.doc for _, p in accepted], new_edits)
+            else:
+                accepted.append((index, pushed))
+        if not accepted:
+            return
+        written = _write(store, [p.doc for _, p in accepted], self.new_edits)
         # Only documents that have a live notice need one cleared: one index query, not
         # a store read per document.
         noticed = scope_index().live_ids([notice_id(p.doc["_id"]) for _, p in accepted])
         for (index, pushed), row in zip(
-            accepted, _rows_for(accepted, written, new_edits), strict=True
+            accepted, _rows_for(accepted, written, self.new_edits), strict=True
         ):
-            rows[index] = row
+            self.rows[index] = row
             if "error" not in row:
-                ledger.note(pushed, "accepted")
+                self.ledger.note(pushed, "accepted")
                 if notice_id(pushed.doc["_id"]) in noticed:
                     clear_notice(store, pushed)
             elif row["error"] == "conflict":
-                ledger.note(pushed, "failed")  # an edit of an old revision: the caller retries
+                self.ledger.note(pushed, "failed")  # an edit of an old revision: the caller retries
             else:
                 # The store refused what arrival let through (a forged history, an attachment
                 # not matching its digest, too large): kept like any refusal, since a
                 # replicator never sends it again.
-                reasons = [str(row.get("reason") or row["error"])]
-                ledger.refuse(pushed, reasons)
-                write_notice(store, pushed, reasons)
-    ledger.commit(db)
-    scope_index().catch_up()
-    return rows  # type: ignore[return-value]
+                self._refuse(pushed, [str(row.get("reason") or row["error"])])
+
+    def _refuse(self, pushed: Pushed, reasons: list[str]) -> None:
+        self.ledger.refuse(pushed, reasons)
+        write_notice(services().store, pushed, reasons)
 
 
 def _write(store: Store, docs: list[dict], new_edits: bool) -> list[dict]:
@@ -353,6 +378,10 @@ def _current(doc_id: str) -> dict | None:
         return services().store.get(doc_id)
     except NotFound:
         return None
+
+
+def _has_id(doc: object) -> bool:
+    return isinstance(doc, dict) and isinstance(doc.get("_id"), str)
 
 
 def _device_of(doc: dict) -> str | None:

@@ -19,12 +19,14 @@ from sync.store import Store
 
 from .database import open_gateway_database
 from .scope import ScopeIndex
+from .validation import Validator, default_workers
 
 
 @dataclass
 class Services:
     store: Store  # the county's documents (CouchDB or the embedded store)
     db: SqliteDatabase  # the gateway's own tables (server/database.py)
+    validator: Validator  # schema verdicts on pushed records (server/validation.py)
     # One per app: its follower lock must be shared by every request, or concurrent
     # requests index the same changes over and over.
     scope: ScopeIndex = field(init=False)
@@ -33,6 +35,7 @@ class Services:
         self.scope = ScopeIndex(self.db, self.store)
 
     def close(self) -> None:
+        self.validator.close()
         self.store.close()
         self.db.close()
 
@@ -42,7 +45,9 @@ def init_app(app: Flask) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     url = app.config.get("COUCHDB_URL")
     store: Store = CouchStore(url, create=True) if url else SqliteStore(data_dir / "county.sqlite")
-    app.extensions["fieldsync"] = Services(store, open_gateway_database(data_dir))
+    workers = app.config.get("VALIDATION_WORKERS")
+    validator = Validator(default_workers() if workers is None else int(workers))
+    app.extensions["fieldsync"] = Services(store, open_gateway_database(data_dir), validator)
 
 
 def services() -> Services:

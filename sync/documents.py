@@ -201,7 +201,10 @@ def parse_json_bytes(raw: bytes, *, limit: int = DEFAULT_MAX_DOC_BYTES) -> objec
         ) from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
         raise BadRequest(f"body is not valid JSON: {exc}") from None
-    check_json_value(value, "body")
+    # Valid UTF-8 cannot hold a lone surrogate, only a \u escape can: without one, the
+    # whole-body encoding test is skipped (it costs as much as the parse).
+    if not _is_plain_json(value) or (b"\\u" in raw and not _encodes(value)):
+        _explain_json_problem(value, "body")
     return value
 
 

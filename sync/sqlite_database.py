@@ -52,6 +52,9 @@ STORE_MIGRATIONS: list[str] = [
 ]
 
 
+WRITE_LOCK_TIMEOUT = 30.0  # seconds, as SQLite's busy_timeout below
+
+
 class SqliteDatabase:
     """Per-thread connections, transactions and schema migrations for one file.
 
@@ -65,6 +68,7 @@ class SqliteDatabase:
         self._local = threading.local()
         self._connections: dict[int, sqlite3.Connection] = {}  # by thread ident
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._migrate()
 
     def connection(self) -> sqlite3.Connection:
@@ -94,13 +98,23 @@ class SqliteDatabase:
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: committed (durably) on exit, rolled back on any error."""
         conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
+        # Threads of this process queue here rather than in SQLite's busy handler,
+        # which polls with sleeps of up to 100 ms: under concurrent requests that
+        # idled the writer most of the time. Other processes still meet SQLite's lock.
+        if not self._write_lock.acquire(timeout=WRITE_LOCK_TIMEOUT):
+            raise sqlite3.OperationalError(
+                f"database is locked: no write turn within {WRITE_LOCK_TIMEOUT:.0f} s"
+            )
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            self._write_lock.release()
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

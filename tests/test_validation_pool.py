@@ -1,0 +1,115 @@
+"""Schema verdicts in worker processes: the same verdicts as in the server, in order,
+and a pool that breaks costs nothing but time."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from gateway_fixtures import OTHER_VILLAGE, VILLAGE, live_county
+from replicas import sqlite_store
+from test_gateway import quarantined, village_records
+
+from server.demo_county import DemoCounty, home_visits
+from server.validation import Validator, verdict
+from sync.couch_store import CouchStore
+from sync.replicator import replicate
+
+
+def mixed_batch() -> list[dict]:
+    """Valid records of every field type, invalid ones of several kinds, a version-1 home
+    visit that is upgraded, and a tombstone with a body."""
+    county = DemoCounty(seed=11)
+    village = county.villages[0]
+    docs: list[dict] = []
+    for _ in range(8):
+        household = county.household(village)
+        docs += [
+            household,
+            county.home_visit(village, household["_id"]),
+            county.patrol(village),
+            county.water_source(village),
+        ]
+    visits = list(home_visits(6, seed=12))
+    docs += [
+        {**visits[0], "visited_at": "2024-08-25 09:30"},  # no time zone
+        {**visits[1], "duration_min": -5},
+        {**visits[2], "place": "not-a-place"},
+        {key: value for key, value in visits[3].items() if key != "volunteers"},
+        {**visits[4], "unknown_field": "x", "_attachments": {"a.txt": {"data": "aGk="}}},
+        {**visits[5], "_deleted": True},
+    ]
+    v1 = {key: value for key, value in visits[0].items() if key != "visited_at"}
+    docs.append(
+        {**v1, "schema_version": 1, "visit_time": visits[0]["visited_at"], "services": "理发、打扫"}
+    )
+    return docs
+
+
+def test_the_pool_gives_the_verdicts_the_server_would_in_order() -> None:
+    docs = mixed_batch()
+    expected = [verdict(doc) for doc in docs]
+    assert sum(1 for v in expected if v.problems) >= 5  # the batch really mixes both
+    validator = Validator(workers=2, min_parallel=1)
+    try:
+        parts = list(validator.verdict_parts(docs))
+        assert len(parts) > 1  # judged in parts, so the gateway can write the first early
+        assert [v for part in parts for v in part] == expected
+        assert validator._pool is not None
+    finally:
+        validator.close()
+
+
+def test_small_batches_and_zero_workers_are_judged_in_the_server() -> None:
+    docs = mixed_batch()
+    small = Validator(workers=2, min_parallel=len(docs) + 1)
+    off = Validator(workers=0, min_parallel=1)
+    assert small.verdicts(docs) == off.verdicts(docs) == [verdict(d) for d in docs]
+    assert small._pool is None and off._pool is None
+
+
+def test_a_killed_worker_falls_back_to_the_server_and_the_pool_restarts() -> None:
+    docs = mixed_batch()
+    expected = [verdict(doc) for doc in docs]
+    validator = Validator(workers=2, min_parallel=1)
+    try:
+        assert validator.verdicts(docs) == expected  # starts the pool
+        pool = validator._pool
+        assert pool is not None
+        for pid in list(pool._processes):  # noqa: SLF001 - the only way to reach a worker
+            os.kill(pid, signal.SIGKILL)
+        assert validator.verdicts(docs) == expected  # judged here after the break
+        assert validator.verdicts(docs) == expected  # and by a fresh pool after that
+        assert validator._pool is not None and validator._pool is not pool
+    finally:
+        validator.close()
+
+
+def test_a_large_push_through_the_gateway_is_judged_by_the_workers(
+    tmp_path: Path, couch_url: str
+) -> None:
+    """The gateway end to end with two workers: a push of more documents than
+    MIN_PARALLEL lands the valid ones and quarantines the invalid ones, as a small push
+    judged in the server does (test_gateway.py)."""
+    good = village_records(VILLAGE, rounds=20, seed=5)  # 60 records
+    visits = [d for d in village_records(VILLAGE, rounds=4, seed=6) if d["type"] == "home_visit"]
+    bad = [
+        {**visits[0], "visited_at": "2024-08-25 09:30"},
+        {**visits[1], "place": OTHER_VILLAGE + "001"},
+        {**visits[2], "duration_min": 0},
+    ]
+    with (
+        live_county(tmp_path / "county", couch_url, VALIDATION_WORKERS=2) as county,
+        sqlite_store(tmp_path, "tablet") as tablet,
+    ):
+        county.add_user("wangfang", "volunteer", VILLAGE)
+        tablet.bulk_docs(good + bad)
+        with CouchStore(county.db_url("wangfang")) as gateway:
+            pushed = replicate(tablet, gateway, batch_size=200)
+        assert county.app.extensions["fieldsync"].validator._pool is not None
+        assert pushed.docs_written == len(good)
+        assert sorted(f["id"] for f in pushed.failures) == sorted(d["_id"] for d in bad)
+        assert sorted(q[0] for q in quarantined(county)) == sorted(d["_id"] for d in bad)
+        store = county.app.extensions["fieldsync"].store
+        assert all(store.get(d["_id"])["_rev"] == tablet.get(d["_id"])["_rev"] for d in good)
