@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from queue import Full, Queue
 from typing import TypeVar
@@ -93,15 +93,18 @@ def replicate(
     rep_id = replication_id(source, target, {"doc_ids": ids, "selector": combined})
     checkpointer = Checkpointer(source, target, rep_id)
     result = ReplicationResult(rep_id, checkpointer.start_seq, last_seq=checkpointer.start_seq)
-    # One thread per stage (changes, revs_diff, bulk_get), each a batch or two ahead of
-    # the next, while this thread writes: both ends and both directions of the link
-    # stay busy instead of taking turns. Checkpoints are still written in order.
-    feed = read_ahead(_change_batches(source, checkpointer.start_seq, batch_size, ids, combined))
-    diffed = read_ahead(_with_missing(target, batch) for batch in feed)
-    fetched = read_ahead(_with_revisions(source, batch) for batch in diffed)
-    prepared = read_ahead(_with_write(target, batch) for batch in fetched)
-    with closing(prepared):  # on an error too: every stage's thread is stopped
-        for batch in prepared:
+    # One thread per stage (changes, revs_diff, bulk_get, encoding), each a batch or two
+    # ahead of the next, while this thread writes: both ends and both directions of the
+    # link stay busy instead of taking turns. Writes and checkpoints stay in order.
+    with ExitStack() as stages:  # on an error too, every stage's thread is stopped
+
+        def stage(batches: Iterator[_Batch]) -> Iterator[_Batch]:
+            return stages.enter_context(closing(read_ahead(batches)))
+
+        feed = stage(_change_batches(source, checkpointer.start_seq, batch_size, ids, combined))
+        diffed = stage(_with_missing(target, batch) for batch in feed)
+        fetched = stage(_with_revisions(source, batch) for batch in diffed)
+        for batch in stage(_with_write(target, batch) for batch in fetched):
             if batch.rows:
                 _write_batch(batch, result)
             if batch.last_seq != result.last_seq:
@@ -208,7 +211,7 @@ def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
             put(exc)
         finally:
             close = getattr(items, "close", None)
-            if close is not None:  # a chained stage: stop its thread too
+            if close is not None:  # a generator's own clean-up runs in its own thread
                 close()
         put(_END)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -148,3 +149,43 @@ def test_progress_is_reported_per_batch(make_sqlite: Factory) -> None:
         source.bulk_docs([{"_id": f"d{i:03d}"} for i in range(95)])
         replicate(source, target, batch_size=20, progress=progress)
     assert seen == [(1, 20), (2, 40), (3, 60), (4, 80), (5, 95)]
+
+
+def test_a_failing_write_stops_every_stage_and_keeps_the_last_checkpoint(
+    make_sqlite: Factory,
+) -> None:
+    """The stages read ahead in threads; an error in the write raises to the caller, no
+    stage thread outlives the call, and the next run resumes after the last batch written."""
+
+    class Refusing:
+        """Wraps the target: its third write fails as a dropped link would."""
+
+        def __init__(self, store: Store) -> None:
+            self.store, self.writes = store, 0
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.store, name)
+
+        def prepare_bulk_docs(self, docs: list[dict], *, new_edits: bool = True):  # noqa: ANN201
+            write = self.store.prepare_bulk_docs(docs, new_edits=new_edits)
+
+            def failing() -> list[dict]:
+                self.writes += 1
+                if self.writes == 3:
+                    raise ConnectionError("link dropped")
+                return write()
+
+            return failing
+
+    with make_sqlite("source") as source, make_sqlite("target") as target:
+        fill(source)
+        before = {t.ident for t in threading.enumerate()}
+        with pytest.raises(ConnectionError):
+            replicate(source, Refusing(target), batch_size=20)  # type: ignore[arg-type]
+        assert [t for t in threading.enumerate() if t.ident not in before] == []
+        rows = list(source.changes(style="all_docs"))
+        resumed = replicate(source, target, batch_size=20)
+        # Two batches of 20 changes were written and checkpointed: only the rest is read again.
+        assert resumed.start_seq == rows[39]["seq"]
+        assert resumed.missing_checked == sum(len(row["changes"]) for row in rows[40:])
+        assert snapshot(target) == snapshot(source)
