@@ -4,16 +4,19 @@
     .venv/bin/python bench/bench_gateway.py --docs 500 --outside 2000,5000 --tablet-docs 100
 
 The county server is the real app (server/app.py create_app) under waitress,
-8 worker threads, on 127.0.0.1 in a thread of this process, over each store
-backend: the embedded SqliteStore and CouchDB protocol (an in-memory
-pouchdb-server from tests/peers, started in a temp dir and stopped at the end).
-Every client is our replicator (sync/replicator.py) with a SqliteStore tablet.
+8 worker threads, on 127.0.0.1 in a thread of this process (its validation
+workers are processes of their own), over each store backend: the embedded
+SqliteStore and CouchDB protocol (an in-memory pouchdb-server from tests/peers,
+started in a temp dir and stopped at the end). Every client is our replicator
+(sync/replicator.py) with a SqliteStore tablet.
 
-1. Push of --docs valid home visits from one tablet (batch --batch): straight
-   into the county store (a SqliteStore; a CouchStore to pouchdb-server), and
+1. Push of --docs valid home visits from one tablet (batch --batch) running in
+   a process of its own, as a tablet is a device of its own: straight into the
+   county store (a SqliteStore file; a CouchStore to pouchdb-server), and
    through the gateway over the same kind of store as a volunteer scoped to
    the documents' village (auth, scope checks, validation, write log
-   included). Target: the gateway keeps >= 70% of the direct rate.
+   included). CPU is reported per process: tablet, server, validation
+   workers, pouchdb-server. Target: the gateway keeps >= 70% of the direct rate.
 2. --tablets tablets (threads, each its own SqliteStore and its own user
    scoped to its own village or grid) sync at the same time: push
    --tablet-docs, then pull what the county holds in their scope
@@ -828,7 +831,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {measure.cpu_model()}, nproc {os.cpu_count()}, {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}, waitress {_waitress_version()} "
-        f"({opts.threads} threads, in this process)"
+        f"({opts.threads} threads, in this process; the tablet of 1. in its own)"
         + (f", pouchdb-server {pouch} (in memory, 127.0.0.1)" if pouch else "")
         + f", SQLite files on {fs}; 1-min load average {load_before:.2f} before, "
         f"{load_after:.2f} after  "

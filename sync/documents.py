@@ -212,6 +212,24 @@ def _refuse_constant(name: str) -> None:
     raise BadRequest(f"body is not valid JSON: {name} is not a JSON number")
 
 
+# bytes.translate maps every digit to "0" and anything else to " ": a run of 19 zeros
+# is then a number orjson might not read exactly (beyond 64 bits it reads a float).
+_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_NUMBER = b"0" * 19
+
+
+def load_json(raw: bytes) -> object:
+    """Parse JSON exactly as `json.loads` does, about twice as fast: with orjson, unless
+    the text holds a number of 19 digits or more, or orjson refuses it (NaN, a lone
+    surrogate escape), which the standard library then reads."""
+    if _LONG_NUMBER not in raw.translate(_DIGITS):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
+
+
 def dump_json(value: object) -> str:
     """Compact UTF-8 JSON of a value already checked to be plain JSON (orjson would
     write NaN as null). orjson is 6x faster on our documents, the hottest step of a

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from .documents import load_json
 from .errors import PeerUnavailable, StoreError, Unauthorized, from_row
 
 GZIP_MIN_BYTES = 1024  # smaller bodies gain nothing from compression
@@ -195,7 +196,7 @@ class HttpClient:
     def json(self, method: str, path: str = "", **kwargs: object) -> object:
         response = self.request(method, path, **kwargs)  # type: ignore[arg-type]
         try:
-            return response.json()
+            return load_json(response.content)
         except ValueError:
             raise PeerUnavailable(
                 f"{method} {path}: the peer answered with invalid JSON ({response.text[:120]!r})"

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+import math
 
-from sync.documents import parse_json_bytes
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sync.documents import dump_json, load_json, parse_json_bytes
 from sync.errors import BadRequest, TooLarge
 from sync.selector import compile_selector
 
@@ -27,6 +32,56 @@ def test_bad_bodies_are_named(raw: bytes, named: str) -> None:
     with pytest.raises(BadRequest) as caught:
         parse_json_bytes(raw)
     assert named in caught.value.reason
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()  # unbounded: orjson reads beyond 64 bits as a float, json exactly
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES)
+def test_fast_json_reads_and_writes_exactly_what_the_standard_library_does(value: object) -> None:
+    """load_json and dump_json use orjson for speed; every value must come back as the
+    standard library would give it, big integers and lone surrogates included."""
+    raw = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "surrogatepass"
+    )
+    expected = json.loads(raw)
+    assert _same(load_json(raw), expected)
+    assert _same(load_json(json.dumps(value).encode()), expected)  # \u escapes
+    if "\\ud" not in json.dumps(value):  # dump_json's callers check surrogates first
+        assert _same(json.loads(dump_json(value)), expected)
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal with types: 1 == 1.0 == True in Python, not in JSON."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)  # type: ignore[union-attr]
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))  # type: ignore[arg-type]
+    return a == b
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'["\\ud800"]', b"[12345678901234567890123]", b"[1e400]", b'\xef\xbb\xbf{"a":1}'],
+)
+def test_fast_json_falls_back_where_orjson_differs(raw: bytes) -> None:
+    assert _same(load_json(raw), json.loads(raw))
+
+
+def test_fast_json_reads_nan_as_the_standard_library_does() -> None:
+    (value,) = load_json(b"[NaN]")  # type: ignore[misc]
+    assert isinstance(value, float) and math.isnan(value)
 
 
 def test_body_over_the_limit_states_the_limit() -> None:
