@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -188,11 +189,11 @@ def parse_json_bytes(raw: bytes, *, limit: int = DEFAULT_MAX_DOC_BYTES) -> objec
     if len(raw) > limit:
         raise TooLarge(f"request body is {len(raw)} bytes; the limit is {limit} bytes")
     try:
-        text = raw.decode("utf-8")
+        raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadRequest(f"body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = load_json(raw, parse_constant=_refuse_constant)
     except RecursionError:
         raise BadRequest(f"body: JSON nested deeper than {MAX_DEPTH} levels") from None
     except json.JSONDecodeError as exc:
@@ -218,16 +219,17 @@ _DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
 _LONG_NUMBER = b"0" * 19
 
 
-def load_json(raw: bytes) -> object:
-    """Parse JSON exactly as `json.loads` does, about twice as fast: with orjson, unless
-    the text holds a number of 19 digits or more, or orjson refuses it (NaN, a lone
-    surrogate escape), which the standard library then reads."""
+def load_json(raw: bytes, **options: Any) -> object:
+    """Parse JSON exactly as `json.loads(raw, **options)` does, about twice as fast: with
+    orjson, unless the text holds a number of 19 digits or more, or orjson refuses it
+    (NaN, a lone surrogate escape, deep nesting), which the standard library then reads
+    (and explains, when it is not JSON)."""
     if _LONG_NUMBER not in raw.translate(_DIGITS):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(raw)
+    return json.loads(raw.decode("utf-8"), **options)  # as text: a BOM stays an error
 
 
 def dump_json(value: object) -> str:
