@@ -250,11 +250,15 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
     # The schemas judge the batch in parts (in worker processes when it is large); each
     # part is written once judged, while the workers go on with the next.
     done = 0
-    for verdicts in services().validator.verdict_parts([doc for _, doc in formed]):
-        push.save(formed[done : done + len(verdicts)], verdicts)
-        done += len(verdicts)
-    push.ledger.commit(services().db)
-    scope_index().catch_up()
+    try:
+        for verdicts in services().validator.verdict_parts([doc for _, doc in formed]):
+            push.save(formed[done : done + len(verdicts)], verdicts)
+            done += len(verdicts)
+    finally:
+        # Also when a later part failed (the store went away): the parts already written
+        # and refused are recorded, in the write log and the quarantine.
+        push.ledger.commit(services().db)
+        scope_index().catch_up()
     return push.rows  # type: ignore[return-value]
 
 

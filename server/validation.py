@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -90,15 +90,16 @@ class Validator:
         size = max(MIN_PART, -(-len(sent) // (PARTS_PER_WORKER * self.workers)))
         parts = [sent[start : start + size] for start in range(0, len(sent), size)]
         done = 0
+        pool = self._started()
         try:
-            for part in self._started().map(_verdicts, parts):
+            for part in pool.map(_verdicts, parts):
                 yield part
                 done += len(part)
-        except (BrokenProcessPool, OSError) as exc:
-            # A worker died (killed, out of memory): judge the rest here, start afresh
-            # next time.
+        except (BrokenProcessPool, CancelledError, RuntimeError, OSError) as exc:
+            # A worker died (killed, out of memory), or another request found the pool
+            # broken and shut it down: judge the rest here, start afresh next time.
             log.warning("validation pool broke (%s); judging in the server", type(exc).__name__)
-            self._discard()
+            self._discard(pool)
             yield _verdicts(docs[done:])
 
     def _started(self) -> ProcessPoolExecutor:
@@ -111,11 +112,12 @@ class Validator:
                 )
             return self._pool
 
-    def _discard(self) -> None:
+    def _discard(self, broken: ProcessPoolExecutor) -> None:
+        """Forget `broken`, unless another request already replaced it."""
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            if self._pool is broken:
+                self._pool = None
+        broken.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         with self._lock:

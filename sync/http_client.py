@@ -93,7 +93,7 @@ class HttpClient:
         self.on_retry = on_retry
         self._rng = random.Random()
         self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        self._sessions: dict[int, requests.Session] = {}  # by thread ident
         self._lock = threading.Lock()
 
     def _session(self) -> requests.Session:
@@ -108,7 +108,16 @@ class HttpClient:
                 session.headers["Authorization"] = basic_auth(self.username, self.password or "")
             self._local.session = session
             with self._lock:
-                self._sessions.append(session)
+                # Each replication's stage threads get sessions of their own: those of
+                # threads gone are closed here, so a long-lived hub keeps no stale sockets.
+                alive = {thread.ident for thread in threading.enumerate()}
+                stale = [i for i in self._sessions if i not in alive]
+                stale.append(threading.get_ident())  # a reused ident: its old session too
+                for ident in stale:
+                    old = self._sessions.pop(ident, None)
+                    if old is not None:
+                        old.close()
+                self._sessions[threading.get_ident()] = session
             if self.cookie_auth and self.username is not None:
                 self._login(session)
         return session
@@ -204,7 +213,7 @@ class HttpClient:
 
     def close(self) -> None:
         with self._lock:
-            for session in self._sessions:
+            for session in self._sessions.values():
                 session.close()
             self._sessions.clear()
         self._local = threading.local()

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
-from queue import Full, Queue
+from queue import Empty, Full, Queue
 from typing import TypeVar
 
 from .checkpoint import Checkpointer, replication_id
@@ -93,18 +93,21 @@ def replicate(
     rep_id = replication_id(source, target, {"doc_ids": ids, "selector": combined})
     checkpointer = Checkpointer(source, target, rep_id)
     result = ReplicationResult(rep_id, checkpointer.start_seq, last_seq=checkpointer.start_seq)
-    # One thread per stage (changes, revs_diff, bulk_get, encoding), each a batch or two
-    # ahead of the next, while this thread writes: both ends and both directions of the
-    # link stay busy instead of taking turns. Writes and checkpoints stay in order.
+    # One thread per stage (changes, revs_diff, bulk_get, encoding), each a batch ahead of
+    # the next, while this thread writes: both ends and both directions of the link stay
+    # busy instead of taking turns. Writes and checkpoints stay in order.
     with ExitStack() as stages:  # on an error too, every stage's thread is stopped
+        cancel = threading.Event()  # set first on the way out: no stage waits for another
 
         def stage(batches: Iterator[_Batch]) -> Iterator[_Batch]:
-            return stages.enter_context(closing(read_ahead(batches)))
+            return stages.enter_context(closing(read_ahead(batches, depth=1, cancel=cancel)))
 
         feed = stage(_change_batches(source, checkpointer.start_seq, batch_size, ids, combined))
         diffed = stage(_with_missing(target, batch) for batch in feed)
         fetched = stage(_with_revisions(source, batch) for batch in diffed)
-        for batch in stage(_with_write(target, batch) for batch in fetched):
+        prepared = stage(_with_write(target, batch) for batch in fetched)
+        stages.callback(cancel.set)  # last registered, so run first
+        for batch in prepared:
             if batch.rows:
                 _write_batch(batch, result)
             if batch.last_seq != result.last_seq:
@@ -185,40 +188,55 @@ def _write_batch(batch: _Batch, result: ReplicationResult) -> None:
 
 
 _END = object()
+POLL_SECONDS = 0.1  # how often a waiting stage looks at its stop and cancel flags
 
 
-def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+def read_ahead(
+    items: Iterator[T], depth: int = 2, cancel: threading.Event | None = None
+) -> Iterator[T]:
     """Produce `items` in a thread, up to `depth` ahead of the consumer. An exception
-    in the producer is raised in the consumer; a consumer that stops stops the producer."""
+    in the producer is raised in the consumer; a consumer that stops stops the producer.
+    `cancel`, once set, ends the wait of a consumer (a later stage's thread) at once."""
     queue: Queue = Queue(maxsize=depth)
     stop = threading.Event()
+    cancel = cancel or threading.Event()
 
     def put(item: object) -> None:
         while not stop.is_set():
             try:
-                queue.put(item, timeout=0.1)
+                queue.put(item, timeout=POLL_SECONDS)
                 return
             except Full:
                 continue
 
     def produce() -> None:
         try:
-            for item in items:
-                put(item)
-                if stop.is_set():
-                    return
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            put(exc)
+            try:
+                for item in items:
+                    put(item)
+                    if stop.is_set():
+                        return
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                put(exc)
+            finally:
+                close = getattr(items, "close", None)
+                if close is not None:  # a generator's own clean-up runs in its own thread
+                    close()
         finally:
-            close = getattr(items, "close", None)
-            if close is not None:  # a generator's own clean-up runs in its own thread
-                close()
-        put(_END)
+            put(_END)
 
-    thread = threading.Thread(target=produce, name="replication-reader", daemon=True)
+    thread = threading.Thread(target=produce, name="replication-stage", daemon=True)
     thread.start()
     try:
-        while (item := queue.get()) is not _END:
+        while True:
+            try:
+                item = queue.get(timeout=POLL_SECONDS)
+            except Empty:
+                if cancel.is_set():
+                    return
+                continue
+            if item is _END:
+                return
             if isinstance(item, BaseException):
                 raise item
             yield item

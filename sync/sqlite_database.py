@@ -98,9 +98,10 @@ class SqliteDatabase:
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: committed (durably) on exit, rolled back on any error."""
         conn = self.connection()
-        # Threads of this process queue here rather than in SQLite's busy handler,
-        # which polls with sleeps of up to 100 ms: under concurrent requests that
-        # idled the writer most of the time. Other processes still meet SQLite's lock.
+        # Threads sharing this object queue here rather than in SQLite's busy handler,
+        # which polls with sleeps of up to 100 ms: under concurrent requests that idled
+        # the writer most of the time. Other processes still meet SQLite's own lock.
+        # (Never nest write() on one thread: it would wait here for itself.)
         if not self._write_lock.acquire(timeout=WRITE_LOCK_TIMEOUT):
             raise sqlite3.OperationalError(
                 f"database is locked: no write turn within {WRITE_LOCK_TIMEOUT:.0f} s"

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .documents import check_doc_list
+
 Seq = Any  # opaque: an int for SqliteStore, a string for CouchDB 3.x
 
 
@@ -141,7 +143,7 @@ class Store(ABC):
         returned function is called, with the same answer. The replicator prepares
         the next batch while the current one is being written. Stores whose checks
         are worth doing early override this; the default defers everything."""
-        docs = list(docs)
+        docs = check_doc_list(docs)
         return lambda: self.bulk_docs(docs, new_edits=new_edits)
 
     @abstractmethod
