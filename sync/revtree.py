@@ -13,6 +13,7 @@ standing beside it as a phantom conflict.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -58,6 +59,16 @@ def parse_rev(rev: object) -> tuple[int, str]:
 
 
 def normalize_rev(rev: object) -> str:
+    if type(rev) is str:
+        return _normalized(rev)
+    pos, rev_hash = parse_rev(rev)  # raises BadRequest: not a string
+    return f"{pos}-{rev_hash}"
+
+
+@functools.lru_cache(maxsize=16_384)
+def _normalized(rev: str) -> str:
+    """One replication normalizes each revision several times (revs_diff, the checks of
+    both stores): a few batches' worth are remembered. Refusals are not cached."""
     pos, rev_hash = parse_rev(rev)
     return f"{pos}-{rev_hash}"
 

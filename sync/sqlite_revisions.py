@@ -13,7 +13,7 @@ import json
 import sqlite3
 
 from . import revtree
-from .documents import AttachmentStub, CheckedDocument, NewAttachment, dump_json
+from .documents import AttachmentStub, CheckedDocument, NewAttachment, dump_json, load_json
 from .errors import Conflict, PreconditionFailed
 
 
@@ -38,7 +38,7 @@ def build_doc(
     ).fetchone()
     if row is None:
         return None
-    doc = {"_id": doc_id, "_rev": rev, **json.loads(row[0])}
+    doc = {"_id": doc_id, "_rev": rev, **load_json(row[0].encode())}
     if tree[rev].deleted:
         doc["_deleted"] = True
     if row[1]:

@@ -46,3 +46,22 @@ def test_attachment_data_is_kept_once_and_collected_with_its_last_revision(
         second = store.get("b")["_rev"]
         store.put({"_id": "b", "_rev": second, "_deleted": True})
     assert blobs(path) == 0
+
+
+def test_numbers_come_back_exactly_as_stored(tmp_path: Path) -> None:
+    """Bodies are written and read with orjson where it is exact and the standard
+    library where it is not (integers beyond 64 bits): nothing changes type or value."""
+    body = {
+        "big": 12345678901234567890123456789,
+        "negative_big": -(2**70),
+        "int64": 2**63 - 1,
+        "float": 0.1,
+        "tiny": 1e-7,
+        "whole_float": 3.0,
+        "text": "水源 ２号 \u2028",
+    }
+    with SqliteStore(tmp_path / "s.sqlite") as store:
+        store.put({"_id": "n", **body})
+        got = store.get("n")
+    for key, value in body.items():
+        assert got[key] == value and type(got[key]) is type(value), key
