@@ -213,18 +213,27 @@ def _refuse_constant(name: str) -> None:
     raise BadRequest(f"body is not valid JSON: {name} is not a JSON number")
 
 
-# bytes.translate maps every digit to "0" and anything else to " ": a run of 19 zeros
-# is then a number orjson might not read exactly (beyond 64 bits it reads a float).
-_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
-_LONG_NUMBER = b"0" * 19
+# orjson reads an integer beyond 64 bits as a float; those texts go to the standard
+# library. To find one fast, bytes.translate maps digits and "-" to "0", the characters
+# a number may follow (":", "[", ",") to "S", everything else to "." and drops
+# whitespace: "S" and 19 zeros is then a number of 19 digits or more. Digits inside
+# strings (revision hashes) mostly follow a letter or a quote and do not count.
+_NUMBER_MAP = bytes(
+    48 if chr(b) in "0123456789-" else 83 if chr(b) in ":[," else 46 for b in range(256)
+)
+_LONG_NUMBER = b"S" + b"0" * 19
+
+
+def _may_hold_long_integer(raw: bytes) -> bool:
+    return _LONG_NUMBER in b"S" + raw.translate(_NUMBER_MAP, b" \t\n\r")
 
 
 def load_json(raw: bytes, **options: Any) -> object:
     """Parse JSON exactly as `json.loads(raw, **options)` does, about twice as fast: with
-    orjson, unless the text holds a number of 19 digits or more, or orjson refuses it
-    (NaN, a lone surrogate escape, deep nesting), which the standard library then reads
-    (and explains, when it is not JSON)."""
-    if _LONG_NUMBER not in raw.translate(_DIGITS):
+    orjson, unless the text may hold an integer of 19 digits or more, or orjson refuses
+    it (NaN, a lone surrogate escape, deep nesting), which the standard library then
+    reads (and explains, when it is not JSON)."""
+    if not _may_hold_long_integer(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
