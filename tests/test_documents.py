@@ -56,6 +56,7 @@ def test_fast_json_reads_and_writes_exactly_what_the_standard_library_does(value
     expected = json.loads(raw)
     assert _same(load_json(raw), expected)
     assert _same(load_json(json.dumps(value).encode()), expected)  # \u escapes
+    assert _same(load_json(json.dumps(value, indent=2).encode()), expected)  # newlines
     if "\\ud" not in json.dumps(value):  # dump_json's callers check surrogates first
         assert _same(json.loads(dump_json(value)), expected)
 
