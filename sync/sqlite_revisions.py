@@ -22,6 +22,22 @@ def load_tree(conn: sqlite3.Connection, doc_id: str) -> revtree.RevTree | None:
     return revtree.tree_from_json(row[0]) if row else None
 
 
+TREES_PER_QUERY = 500  # well under SQLite's limit on parameters
+
+
+def load_trees(conn: sqlite3.Connection, doc_ids: list[str]) -> dict[str, revtree.RevTree]:
+    """`load_tree` for many documents, a query per few hundred (absent ones are left out)."""
+    trees: dict[str, revtree.RevTree] = {}
+    for start in range(0, len(doc_ids), TREES_PER_QUERY):
+        chunk = doc_ids[start : start + TREES_PER_QUERY]
+        marks = ",".join("?" * len(chunk))
+        for doc_id, tree in conn.execute(
+            f"SELECT doc_id, tree FROM docs WHERE doc_id IN ({marks})", chunk
+        ):
+            trees[doc_id] = revtree.tree_from_json(tree)
+    return trees
+
+
 def build_doc(
     conn: sqlite3.Connection,
     doc_id: str,
@@ -238,15 +254,17 @@ def store_revision(
     old_leaves = set(revtree.leaves(tree)) if tree else set()
     new_leaves = set(revtree.leaves(merged))
     if body_json is not None and rev in new_leaves:
-        conn.executemany("INSERT OR IGNORE INTO attachments VALUES (?, ?)", new_data.items())
+        if new_data:  # (most documents have no attachments: no statement for them)
+            conn.executemany("INSERT OR IGNORE INTO attachments VALUES (?, ?)", new_data.items())
         conn.execute(
             "INSERT OR REPLACE INTO revs VALUES (?, ?, ?, ?)",
             (doc_id, rev, body_json, dump_json(metas) if metas else None),
         )
-        conn.executemany(
-            "INSERT OR IGNORE INTO att_refs VALUES (?, ?, ?)",
-            [(doc_id, rev, m["digest"]) for m in metas.values()],
-        )
+        if metas:
+            conn.executemany(
+                "INSERT OR IGNORE INTO att_refs VALUES (?, ?, ?)",
+                [(doc_id, rev, m["digest"]) for m in metas.values()],
+            )
     for gone in old_leaves - new_leaves:
         drop_body(conn, doc_id, gone)
     doc_seq = seq.next()

@@ -200,13 +200,15 @@ class SqliteStore(Store):
         if not isinstance(revs, Mapping):
             raise BadRequest("_revs_diff needs an object of {id: [revs]}")
         answer = {}
+        for doc_id, doc_revs in revs.items():
+            check_doc_id(doc_id)
+            if not isinstance(doc_revs, list):
+                raise BadRequest(f"_revs_diff: revisions of {doc_id[:80]!r} must be a list")
         with self._read() as conn:
+            trees = revisions.load_trees(conn, list(revs))
             for doc_id, doc_revs in revs.items():
-                check_doc_id(doc_id)
-                if not isinstance(doc_revs, list):
-                    raise BadRequest(f"_revs_diff: revisions of {doc_id[:80]!r} must be a list")
                 wanted = [revtree.normalize_rev(r) for r in doc_revs]
-                tree = revisions.load_tree(conn, doc_id) or {}
+                tree = trees.get(doc_id, {})
                 missing = revtree.missing_revs(tree, wanted)
                 if not missing:
                     continue
