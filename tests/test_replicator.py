@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -189,3 +190,44 @@ def test_a_failing_write_stops_every_stage_and_keeps_the_last_checkpoint(
         assert resumed.start_seq == rows[39]["seq"]
         assert resumed.missing_checked == sum(len(row["changes"]) for row in rows[40:])
         assert snapshot(target) == snapshot(source)
+
+
+def test_after_a_failed_write_no_stage_starts_more_work(make_sqlite: Factory) -> None:
+    """When the write fails, the stages reading ahead stop where they are: the stage
+    reading changes finishes the call it is in and starts no other (each stage's wait
+    on the one before it ends at once, instead of pulling one more batch through)."""
+
+    class SlowChanges:
+        """Wraps the source: each changes call takes a while and is counted."""
+
+        def __init__(self, store: Store) -> None:
+            self.store, self.calls = store, 0
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.store, name)
+
+        def changes(self, **kwargs: object):  # noqa: ANN201
+            self.calls += 1
+            time.sleep(0.3)
+            return self.store.changes(**kwargs)
+
+    class FailingTarget:
+        def __init__(self, store: Store) -> None:
+            self.store = store
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.store, name)
+
+        def prepare_bulk_docs(self, docs: list[dict], *, new_edits: bool = True):  # noqa: ANN201
+            def fail() -> list[dict]:
+                raise ConnectionError("link dropped")
+
+            return fail
+
+    with make_sqlite("source") as source, make_sqlite("target") as target:
+        fill(source)
+        slow = SlowChanges(source)
+        with pytest.raises(ConnectionError):
+            replicate(slow, FailingTarget(target), batch_size=20)  # type: ignore[arg-type]
+        # The first batch's call, and the one in flight when the write failed.
+        assert slow.calls == 2
