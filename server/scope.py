@@ -20,14 +20,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from schemas import is_place_code, place_level
-from sync.sqlite_database import SqliteDatabase
+from sync.sqlite_database import SqliteDatabase, rows_in
 from sync.store import Store
 
 PERSONAL_TYPES = frozenset({"home_visit", "household"})  # hold vulnerable people's data
 LEVELS = ("county", "township", "village", "grid")
 LEVEL_LENGTHS = {"county": 6, "township": 9, "village": 12, "grid": 15}
 INDEX_BATCH = 500
-LOOKUP_CHUNK = 500  # ids per query, well under SQLite's parameter limit
 
 
 @dataclass(frozen=True)
@@ -140,24 +139,15 @@ class ScopeIndex:
     def lookup_many(self, doc_ids: list[str]) -> dict[str, IndexEntry]:
         """`lookup` for many documents in a query per few hundred (a push judges a whole
         batch; one query per id would hand the GIL back and forth under load)."""
-        rows = self._rows_for(f"SELECT {_COLUMNS} FROM scope_index WHERE doc_id IN", doc_ids)
-        return {row[0]: _entry(row) for row in rows}
+        query = f"SELECT {_COLUMNS} FROM scope_index WHERE doc_id IN"
+        with self.db.read() as conn:
+            return {row[0]: _entry(row) for row in rows_in(conn, query, doc_ids)}
 
     def live_ids(self, doc_ids: list[str]) -> set[str]:
         """Which of `doc_ids` exist and are not deleted."""
         query = "SELECT doc_id FROM scope_index WHERE deleted = 0 AND doc_id IN"
-        return {doc_id for (doc_id,) in self._rows_for(query, doc_ids)}
-
-    def _rows_for(self, query: str, doc_ids: list[str]) -> list[tuple]:
-        """`query` ending in ``IN`` run over `doc_ids` in chunks (SQLite caps the number
-        of parameters in one statement)."""
-        rows: list[tuple] = []
         with self.db.read() as conn:
-            for start in range(0, len(doc_ids), LOOKUP_CHUNK):
-                chunk = doc_ids[start : start + LOOKUP_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                rows.extend(conn.execute(f"{query} ({marks})", chunk).fetchall())
-        return rows
+            return {doc_id for (doc_id,) in rows_in(conn, query, doc_ids)}
 
     def changes(
         self,

@@ -95,10 +95,13 @@ def local_doc_id(local_id: object) -> str:
     return check_doc_id(local_id, what="local document id", underscore_allowed=True)
 
 
-def check_json_value(value: object, where: str = "document") -> None:
+def check_json_value(
+    value: object, where: str = "document", *, may_hold_surrogates: bool = True
+) -> None:
     """Refuse anything that is not plain JSON: non-string keys, NaN, bytes,
-    sets, unpaired surrogates, nesting deeper than MAX_DEPTH."""
-    if not _is_plain_json(value) or not _encodes(value):
+    sets, unpaired surrogates, nesting deeper than MAX_DEPTH. A caller that knows
+    no surrogate can be there skips that test (it costs as much as a parse)."""
+    if not _is_plain_json(value) or (may_hold_surrogates and not _encodes(value)):
         _explain_json_problem(value, where)
 
 
@@ -202,10 +205,8 @@ def parse_json_bytes(raw: bytes, *, limit: int = DEFAULT_MAX_DOC_BYTES) -> objec
         ) from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
         raise BadRequest(f"body is not valid JSON: {exc}") from None
-    # Valid UTF-8 cannot hold a lone surrogate, only a \u escape can: without one, the
-    # whole-body encoding test is skipped (it costs as much as the parse).
-    if not _is_plain_json(value) or (b"\\u" in raw and not _encodes(value)):
-        _explain_json_problem(value, "body")
+    # Valid UTF-8 cannot hold a lone surrogate, only a \u escape can.
+    check_json_value(value, "body", may_hold_surrogates=b"\\u" in raw)
     return value
 
 

@@ -13,7 +13,6 @@ import base64
 import gzip
 import json
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from requests.adapters import HTTPAdapter
 
 from .documents import load_json
 from .errors import PeerUnavailable, StoreError, Unauthorized, from_row
+from .per_thread import PerThread
 
 GZIP_MIN_BYTES = 1024  # smaller bodies gain nothing from compression
 
@@ -92,34 +92,23 @@ class HttpClient:
         self.gzip_requests = gzip_requests
         self.on_retry = on_retry
         self._rng = random.Random()
-        self._local = threading.local()
-        self._sessions: dict[int, requests.Session] = {}  # by thread ident
-        self._lock = threading.Lock()
+        # A session is not safe to share between threads; a replication's stage
+        # threads each get one, closed once the thread has ended.
+        self._sessions = PerThread(self._new_session, requests.Session.close)
 
     def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.trust_env = False  # no proxy lookup in os.environ on every request
-            session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=8))
-            session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=8))
-            session.headers["Accept"] = "application/json"
-            if self.username is not None and not self.cookie_auth:
-                session.headers["Authorization"] = basic_auth(self.username, self.password or "")
-            self._local.session = session
-            with self._lock:
-                # Each replication's stage threads get sessions of their own: those of
-                # threads gone are closed here, so a long-lived hub keeps no stale sockets.
-                alive = {thread.ident for thread in threading.enumerate()}
-                stale = [i for i in self._sessions if i not in alive]
-                stale.append(threading.get_ident())  # a reused ident: its old session too
-                for ident in stale:
-                    old = self._sessions.pop(ident, None)
-                    if old is not None:
-                        old.close()
-                self._sessions[threading.get_ident()] = session
-            if self.cookie_auth and self.username is not None:
-                self._login(session)
+        return self._sessions.get()
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False  # no proxy lookup in os.environ on every request
+        session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=8))
+        session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=8))
+        session.headers["Accept"] = "application/json"
+        if self.username is not None and not self.cookie_auth:
+            session.headers["Authorization"] = basic_auth(self.username, self.password or "")
+        if self.cookie_auth and self.username is not None:
+            self._login(session)
         return session
 
     def _login(self, session: requests.Session) -> None:
@@ -212,11 +201,7 @@ class HttpClient:
             ) from None
 
     def close(self) -> None:
-        with self._lock:
-            for session in self._sessions.values():
-                session.close()
-            self._sessions.clear()
-        self._local = threading.local()
+        self._sessions.close_all()
 
 
 def _error_from(response: requests.Response) -> StoreError:

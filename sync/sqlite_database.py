@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from .per_thread import PerThread
+
 # Each step runs once, in a transaction, and is recorded in schema_migrations.
 STORE_MIGRATIONS: list[str] = [
     """
@@ -53,6 +55,15 @@ STORE_MIGRATIONS: list[str] = [
 
 
 WRITE_LOCK_TIMEOUT = 30.0  # seconds, as SQLite's busy_timeout below
+VALUES_PER_QUERY = 500  # well under SQLite's limit on one statement's parameters
+
+
+def rows_in(conn: sqlite3.Connection, query: str, values: Sequence[object]) -> Iterator[tuple]:
+    """The rows of `query`, which ends in ``IN``, over `values` a few hundred at a time
+    (one statement per value would cost a round through SQLite each)."""
+    for start in range(0, len(values), VALUES_PER_QUERY):
+        chunk = values[start : start + VALUES_PER_QUERY]
+        yield from conn.execute(f"{query} ({','.join('?' * len(chunk))})", chunk)
 
 
 class SqliteDatabase:
@@ -65,34 +76,24 @@ class SqliteDatabase:
     def __init__(self, path: str, migrations: Sequence[str] = STORE_MIGRATIONS) -> None:
         self.path = path
         self.migrations = list(migrations)
-        self._local = threading.local()
-        self._connections: dict[int, sqlite3.Connection] = {}  # by thread ident
-        self._lock = threading.Lock()
+        self._connections = PerThread(self._connect, sqlite3.Connection.close)
         self._write_lock = threading.Lock()
         self._migrate()
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, in autocommit mode (transactions are explicit)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            # check_same_thread=False only so close() may run on any thread; each
-            # connection is still used by the one thread that opened it.
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, timeout=30.0, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
-            with self._lock:
-                self._close_dead_threads_connections()
-                self._connections[threading.get_ident()] = conn
-        return conn
+        return self._connections.get()
 
-    def _close_dead_threads_connections(self) -> None:
-        alive = {thread.ident for thread in threading.enumerate()}
-        for ident in [i for i in self._connections if i not in alive]:
-            self._connections.pop(ident).close()
+    def _connect(self) -> sqlite3.Connection:
+        # check_same_thread=False only so close() may run on any thread; each
+        # connection is still used by the one thread that opened it.
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, timeout=30.0, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -143,8 +144,4 @@ class SqliteDatabase:
 
     def close(self) -> None:
         """Close every thread's connection; the database must not be used afterwards."""
-        with self._lock:
-            for conn in self._connections.values():
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._connections.close_all()

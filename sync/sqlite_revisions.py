@@ -15,6 +15,7 @@ import sqlite3
 from . import revtree
 from .documents import AttachmentStub, CheckedDocument, NewAttachment, dump_json, load_json
 from .errors import Conflict, PreconditionFailed
+from .sqlite_database import rows_in
 
 
 def load_tree(conn: sqlite3.Connection, doc_id: str) -> revtree.RevTree | None:
@@ -22,20 +23,10 @@ def load_tree(conn: sqlite3.Connection, doc_id: str) -> revtree.RevTree | None:
     return revtree.tree_from_json(row[0]) if row else None
 
 
-TREES_PER_QUERY = 500  # well under SQLite's limit on parameters
-
-
 def load_trees(conn: sqlite3.Connection, doc_ids: list[str]) -> dict[str, revtree.RevTree]:
-    """`load_tree` for many documents, a query per few hundred (absent ones are left out)."""
-    trees: dict[str, revtree.RevTree] = {}
-    for start in range(0, len(doc_ids), TREES_PER_QUERY):
-        chunk = doc_ids[start : start + TREES_PER_QUERY]
-        marks = ",".join("?" * len(chunk))
-        for doc_id, tree in conn.execute(
-            f"SELECT doc_id, tree FROM docs WHERE doc_id IN ({marks})", chunk
-        ):
-            trees[doc_id] = revtree.tree_from_json(tree)
-    return trees
+    """`load_tree` for many documents (absent ones are left out)."""
+    query = "SELECT doc_id, tree FROM docs WHERE doc_id IN"
+    return {doc_id: revtree.tree_from_json(tree) for doc_id, tree in rows_in(conn, query, doc_ids)}
 
 
 def build_doc(
