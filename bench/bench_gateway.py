@@ -76,6 +76,7 @@ from server.app import create_app  # noqa: E402
 from server.demo_county import DemoCounty, Village, villages  # noqa: E402
 from server.services import services  # noqa: E402
 from server.users import UserStore  # noqa: E402
+from server.validation import default_workers  # noqa: E402
 from sync.couch_store import CouchStore  # noqa: E402
 from sync.http_client import basic_auth  # noqa: E402
 from sync.replicator import ReplicationResult, replicate  # noqa: E402
@@ -256,13 +257,20 @@ class County:
     `couch_url`), served by waitress in a thread of this process."""
 
     def __init__(
-        self, workdir: Path, name: str, couch_url: str | None, threads: int, profile: bool
+        self,
+        workdir: Path,
+        name: str,
+        couch_url: str | None,
+        threads: int,
+        profile: bool,
+        validation_workers: int | None = None,
     ) -> None:
         self.name = name
         config: dict[str, object] = {
             "DATA_DIR": str(workdir / name),
             "SECRET_KEY": "bench",
             "LONGPOLL_SECONDS": 2,
+            "VALIDATION_WORKERS": validation_workers,  # None: the server's default
         }
         self.couch_db = f"{couch_url}/county-{uuid.uuid4().hex[:10]}" if couch_url else None
         if self.couch_db:
@@ -353,6 +361,7 @@ class Options:
     outside: list[int]
     new: int
     threads: int
+    validation_workers: int | None
     repeat: int
     seed: int
     sections: set[str]
@@ -373,7 +382,14 @@ class Context:
     def county(self, name: str) -> County:
         couch = self.couch_url if self.backend == "couchdb" else None
         profile = self.opts.profile_dir is not None
-        return County(self.workdir, f"{name}-{self.backend}", couch, self.opts.threads, profile)
+        return County(
+            self.workdir,
+            f"{name}-{self.backend}",
+            couch,
+            self.opts.threads,
+            profile,
+            self.opts.validation_workers,
+        )
 
     def row(self, metric: str, value: str, target: str = "", verdict: str = "") -> None:
         self.rows.append((metric, self.backend, value, target, verdict))
@@ -767,6 +783,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--new", type=int, default=200, help="new in-scope docs the village pulls")
     parser.add_argument("--threads", type=int, default=8, help="waitress worker threads")
+    parser.add_argument(
+        "--validation-workers",
+        type=int,
+        default=None,
+        help="the server's VALIDATION_WORKERS (default: its own, one per core up to 4)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="rounds of 1.; the best is kept")
     parser.add_argument("--backends", default="embedded,couchdb", help="embedded, couchdb or both")
     parser.add_argument(
@@ -806,6 +828,7 @@ def main(argv: list[str] | None = None) -> int:
         outside,
         args.new,
         args.threads,
+        args.validation_workers,
         max(1, args.repeat),
         args.seed,
         sections,
@@ -831,7 +854,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {measure.cpu_model()}, nproc {os.cpu_count()}, {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}, waitress {_waitress_version()} "
-        f"({opts.threads} threads, in this process; the tablet of 1. in its own)"
+        f"({opts.threads} threads, in this process; the tablet of 1. in its own; "
+        f"validation workers: {_workers_label(opts.validation_workers)})"
         + (f", pouchdb-server {pouch} (in memory, 127.0.0.1)" if pouch else "")
         + f", SQLite files on {fs}; 1-min load average {load_before:.2f} before, "
         f"{load_after:.2f} after  "
@@ -859,6 +883,12 @@ def main(argv: list[str] | None = None) -> int:
     if opts.profile_dir:
         print(f"\nProfiles written to {opts.profile_dir} (open with python -m pstats).")
     return 0  # it measures; it does not judge
+
+
+def _workers_label(workers: int | None) -> str:
+    if workers is None:
+        return f"the default, {default_workers()}"
+    return "none, judged in the server" if workers == 0 else str(workers)
 
 
 def _waitress_version() -> str:

@@ -22,6 +22,7 @@ from .envelope import COUCHDB_SPECIAL_MEMBERS, Envelope, fields_flagged
 from .fields import PERSONAL_FLAG, SERVER_OWNED_FLAG
 from .household import Household
 from .ids import DOC_TYPES, doc_id_error
+from .load_plan import SchemaPlan, Unsupported, schema_plan
 from .messages import msg, split_message
 from .place import Place
 from .rejection_notice import RejectionNotice
@@ -200,10 +201,24 @@ def load_document(doc: Any) -> dict[str, Any]:
     # Loading only reads its input, so a current document needs no copy (the hot path).
     doc_type, version = _header(body)
     current = body if version == CURRENT_VERSIONS[doc_type] else upgrade(body)
+    plan = _load_plan(doc_type)
+    if plan is not None:
+        try:
+            return plan(current)
+        except Exception:  # noqa: BLE001 (any problem: marshmallow's load below says what)
+            pass
     try:
         return _schema_instance(doc_type).load(current)
     except ValidationError as error:
         raise DocumentInvalid(error.normalized_messages()) from None
+
+
+@functools.cache
+def _load_plan(doc_type: str) -> SchemaPlan | None:
+    try:
+        return schema_plan(_schema_instance(doc_type))
+    except Unsupported:
+        return None
 
 
 def _validate_tombstone(doc: Mapping[str, Any]) -> dict[str, Any]:
