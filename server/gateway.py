@@ -258,7 +258,7 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
         # Also when a later part failed (the store went away): the parts already written
         # and refused are recorded, in the write log and the quarantine.
         push.ledger.commit(services().db)
-        scope_index().catch_up()
+        scope_index().catch_up(push.written)
     return push.rows  # type: ignore[return-value]
 
 
@@ -279,6 +279,8 @@ class _Push:
     ledger: Ledger
     rows: list[dict | None] = field(default_factory=list)
     known: dict[str, IndexEntry] = field(default_factory=dict)  # index entries by id
+    # What was written, by (id, rev): the scope index reads places from it, not the store.
+    written: dict[tuple[str, str], dict] = field(default_factory=dict)
 
     def save(self, part: list[tuple[int, dict]], verdicts: list[Verdict]) -> None:
         """Judge and write one part of the batch: its accepted documents in one store call."""
@@ -316,6 +318,7 @@ class _Push:
         ):
             self.rows[index] = row
             if "error" not in row:
+                self.written[(row["id"], row["rev"])] = pushed.doc
                 self.ledger.note(pushed, "accepted")
                 if notice_id(pushed.doc["_id"]) in noticed:
                     clear_notice(store, pushed)

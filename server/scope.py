@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from schemas import is_place_code, place_level
@@ -53,16 +53,25 @@ class ScopeIndex:
         self.db, self.store = db, store
         self._follow_lock = threading.Lock()
 
-    def catch_up(self) -> int:
+    def catch_up(self, written: Mapping[tuple[str, str], Mapping] | None = None) -> int:
         """Index every change the store made since the last call; returns how many.
+
+        `written`: the bodies of revisions the caller has just written, by (id, rev). A
+        change whose only leaf is one of them is indexed from that body instead of
+        reading it back from the store (a push indexes what it wrote); any other change
+        is read with its winning revision's body, as without `written`.
 
         One follower at a time; concurrent callers wait and then find nothing new.
         """
         with self._follow_lock:
             since = self._meta("indexed_store_seq")
-            feed = self.store.changes(since=json.loads(since), style="all_docs", include_docs=True)
+            feed = self.store.changes(
+                since=json.loads(since), style="all_docs", include_docs=written is None
+            )
             indexed = 0
             for batch in _batches(feed, INDEX_BATCH):
+                if written is not None:
+                    batch = self._with_docs(batch, written, json.loads(since))
                 with self.db.write() as conn:
                     self._index_batch(conn, batch)
                     conn.execute(
@@ -77,6 +86,32 @@ class ScopeIndex:
                         (json.dumps(feed.last_seq),),
                     )
             return indexed
+
+    def _with_docs(
+        self, rows: list[dict], written: Mapping[tuple[str, str], Mapping], since: object
+    ) -> list[dict]:
+        """`rows` with their winning revision's body: from `written` when the row has one
+        leaf (so it is the winner), else read from the store in one request."""
+        unknown = []
+        for row in rows:
+            leaves = row["changes"]
+            body = written.get((row["id"], leaves[0]["rev"])) if len(leaves) == 1 else None
+            if body is None:
+                unknown.append(row["id"])
+            else:
+                row["doc"] = body
+        if not unknown:
+            return rows
+        # A document's row in the feed is at its latest change, so this reads the same
+        # rows again, with the winners' bodies (newer ones if the document changed since,
+        # which a later catch-up indexes again anyway).
+        fresh = {
+            row["id"]: row
+            for row in self.store.changes(
+                since=since, style="all_docs", include_docs=True, doc_ids=unknown
+            )
+        }
+        return [fresh.get(row["id"], row) if "doc" not in row else row for row in rows]
 
     def _index_batch(self, conn, rows: list[dict]) -> None:  # noqa: ANN001 - sqlite3
         """One index row per change, with consecutive gateway sequence numbers; a few

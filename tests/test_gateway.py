@@ -123,3 +123,31 @@ def test_every_refused_edit_is_kept_once(county: County) -> None:
         answer = session.put(f"{county.url}/db/{doc['_id']}", json=body, timeout=30)
         assert answer.status_code == 403 and answer.json()["error"] == "forbidden"
     assert [doc_id for doc_id, _ in quarantined(county)] == [doc["_id"], doc["_id"]]
+
+
+def test_the_scope_index_takes_a_pushed_body_only_for_a_sole_leaf(county: County) -> None:
+    """After a push the index reads places from the bodies the push wrote, not from the
+    store; only where that body is surely the winner (the change's one leaf). Another
+    writer's change, and a conflict, are read from the store."""
+    store = county_store(county)
+    grids = [f"{VILLAGE}00{n}" for n in (1, 2, 3)]
+    pushed, other, disputed = village_records(VILLAGE, 1, seed=31)
+    pushed, other = {**pushed, "place": grids[0]}, {**other, "place": grids[1]}
+    winner = {**disputed, "_rev": "1-" + "f" * 32, "place": grids[2]}
+    loser = {**disputed, "_rev": "1-" + "0" * 32, "place": grids[0]}
+    with county.app.app_context():
+        scope = services().scope
+        scope.catch_up()
+        (row,) = store.bulk_docs([pushed])
+        store.bulk_docs([other])
+        store.bulk_docs([winner, loser], new_edits=False)
+        written = {
+            # A different place than stored: it shows where the index took the place from.
+            (pushed["_id"], row["rev"]): {**pushed, "place": grids[2]},
+            # Either leaf of a conflict: which one wins is the store's to say.
+            (disputed["_id"], loser["_rev"]): loser,
+            (disputed["_id"], winner["_rev"]): {**winner, "place": grids[1]},
+        }
+        assert scope.catch_up(written) == 3
+        places = {doc["_id"]: scope.lookup(doc["_id"]).place for doc in (pushed, other, disputed)}
+    assert places == {pushed["_id"]: grids[2], other["_id"]: grids[1], disputed["_id"]: grids[2]}
