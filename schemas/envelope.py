@@ -8,6 +8,7 @@ schema checks, because its type prefix must match `type`.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 from marshmallow import Schema, validates_schema
@@ -133,6 +134,7 @@ class ReferenceEnvelope(Envelope):
     station = DocId("station", allow_none=True)
 
 
+@functools.cache  # schemas are classes, fixed once imported: asked for every pushed document
 def fields_flagged(schema_cls: type[Schema], flag: str) -> frozenset[str]:
     """Top-level document keys whose field metadata sets `flag` (e.g. "personal")."""
     names = set()

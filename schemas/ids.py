@@ -9,6 +9,7 @@ station, user) may also use readable ids such as "place:422827101201" or
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -109,6 +110,12 @@ def doc_id_error(doc_id: object, doc_type: str | None = None) -> str | None:
     """
     if not isinstance(doc_id, str):
         return msg("not_string")
+    return _id_error(doc_id, doc_type)
+
+
+# A record names the same station, team and authors as the last one: remembered.
+@functools.lru_cache(maxsize=4096)
+def _id_error(doc_id: str, doc_type: str | None) -> str | None:
     if doc_id == "":
         return msg("id_empty")
     if _SURROGATE.search(doc_id):

@@ -19,6 +19,7 @@ from .logs import log_event
 DEFAULTS: dict[str, object] = {
     "DATA_DIR": "data/county",
     "COUCHDB_URL": None,  # set to use CouchDB instead of the embedded store
+    "COUCHDB_GZIP": False,  # compress requests to CouchDB and ask for compressed answers
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,  # one request body, gzip included
     "SESSION_HOURS": 12,  # lifetime of a signed web session cookie
     "LOGIN_MAX_FAILURES": 5,  # failed logins per user and address ...

@@ -44,7 +44,11 @@ def init_app(app: Flask) -> None:
     data_dir = Path(app.config["DATA_DIR"])
     data_dir.mkdir(parents=True, exist_ok=True)
     url = app.config.get("COUCHDB_URL")
-    store: Store = CouchStore(url, create=True) if url else SqliteStore(data_dir / "county.sqlite")
+    store: Store = (
+        CouchStore(url, create=True, compress=bool(app.config.get("COUCHDB_GZIP")))
+        if url
+        else SqliteStore(data_dir / "county.sqlite")
+    )
     workers = app.config.get("VALIDATION_WORKERS")
     validator = Validator(default_workers() if workers is None else int(workers))
     app.extensions["fieldsync"] = Services(store, open_gateway_database(data_dir), validator)

@@ -59,7 +59,7 @@ class CouchStore(Store):
         create: bool = False,
         timeout: tuple[float, float] = (10.0, 120.0),
         retry: RetryPolicy | None = None,
-        gzip_requests: bool = True,
+        compress: bool = True,
         max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
         max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
     ) -> None:
@@ -70,7 +70,7 @@ class CouchStore(Store):
             cookie_auth=cookie_auth,
             timeout=timeout,
             retry=retry,
-            gzip_requests=gzip_requests,
+            compress=compress,
         )
         self.url = self.http.base_url  # without credentials: safe to log
         self.max_doc_bytes = max_doc_bytes
@@ -355,11 +355,13 @@ class CouchStore(Store):
             raise from_row(row)
         return row.get("rev") or revtree.normalize_rev(doc["_rev"])
 
-    def bulk_docs(self, docs: Iterable[Mapping], *, new_edits: bool = True) -> list[dict]:
-        return self.prepare_bulk_docs(docs, new_edits=new_edits)()
+    def bulk_docs(
+        self, docs: Iterable[Mapping], *, new_edits: bool = True, plain_json: bool = False
+    ) -> list[dict]:
+        return self.prepare_bulk_docs(docs, new_edits=new_edits, plain_json=plain_json)()
 
     def prepare_bulk_docs(
-        self, docs: Iterable[Mapping], *, new_edits: bool = True
+        self, docs: Iterable[Mapping], *, new_edits: bool = True, plain_json: bool = False
     ) -> Callable[[], list[dict]]:
         """Check, encode and gzip the request now; send it when called."""
         docs = check_doc_list(docs)
@@ -373,6 +375,7 @@ class CouchStore(Store):
                     max_doc_bytes=self.max_doc_bytes,
                     max_attachment_bytes=self.max_attachment_bytes,
                     new_edits=new_edits,
+                    plain_json=plain_json,
                 )
                 full = self._with_full_stubs(checked, doc) if new_edits else doc
                 texts.append(checked.to_json() if full is doc else dump_json(full))

@@ -288,15 +288,22 @@ class CheckedDocument:
 
 
 def check_document(
-    doc: object, *, max_doc_bytes: int, max_attachment_bytes: int, new_edits: bool = True
+    doc: object,
+    *,
+    max_doc_bytes: int,
+    max_attachment_bytes: int,
+    new_edits: bool = True,
+    plain_json: bool = False,
 ) -> CheckedDocument:
     """Check a document and split it; the body's JSON size is what `max_doc_bytes`
     limits (attachments are limited one by one). With new_edits=False (replication)
-    the document must carry its `_rev`, and `_revisions` must end at it."""
+    the document must carry its `_rev`, and `_revisions` must end at it. `plain_json`:
+    the caller has checked it with `check_json_value` (a parsed request body), so the
+    walk over every value is not done twice."""
     if not isinstance(doc, Mapping):
         raise BadRequest(f"a document must be a JSON object, got {type(doc).__name__}")
     doc_id = check_doc_id(doc.get("_id"))
-    if not _is_plain_json(doc):
+    if not plain_json and not _is_plain_json(doc):
         _explain_json_problem(doc, f"document {doc_id[:80]!r}")
     special = {}
     body = {}

@@ -401,14 +401,16 @@ class SqliteStore(Store):
             raise result
         return result
 
-    def bulk_docs(self, docs: Iterable[Mapping], *, new_edits: bool = True) -> list[dict]:
-        return self.prepare_bulk_docs(docs, new_edits=new_edits)()
+    def bulk_docs(
+        self, docs: Iterable[Mapping], *, new_edits: bool = True, plain_json: bool = False
+    ) -> list[dict]:
+        return self.prepare_bulk_docs(docs, new_edits=new_edits, plain_json=plain_json)()
 
     def prepare_bulk_docs(
-        self, docs: Iterable[Mapping], *, new_edits: bool = True
+        self, docs: Iterable[Mapping], *, new_edits: bool = True, plain_json: bool = False
     ) -> Callable[[], list[dict]]:
         docs = check_doc_list(docs)
-        prepared = self._check(docs, new_edits)
+        prepared = self._check(docs, new_edits, plain_json)
 
         def write() -> list[dict]:
             rows = []
@@ -422,7 +424,9 @@ class SqliteStore(Store):
 
         return write
 
-    def _check(self, docs: list, new_edits: bool) -> list[CheckedDocument | StoreError]:
+    def _check(
+        self, docs: list, new_edits: bool, plain_json: bool = False
+    ) -> list[CheckedDocument | StoreError]:
         checked: list[CheckedDocument | StoreError] = []
         for doc in docs:
             try:
@@ -432,6 +436,7 @@ class SqliteStore(Store):
                         max_doc_bytes=self.max_doc_bytes,
                         max_attachment_bytes=self.max_attachment_bytes,
                         new_edits=new_edits,
+                        plain_json=plain_json,
                     )
                 )
             except StoreError as exc:

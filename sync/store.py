@@ -127,24 +127,28 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def bulk_docs(self, docs: Iterable[Mapping], *, new_edits: bool = True) -> list[dict]:
+    def bulk_docs(
+        self, docs: Iterable[Mapping], *, new_edits: bool = True, plain_json: bool = False
+    ) -> list[dict]:
         """Save many documents in one durable transaction.
 
         new_edits=True: one row per input, ``{"ok": True, "id", "rev"}`` or
         ``{"id", "error", "reason"}``; a failing document does not stop the
         others. new_edits=False: only the failures are returned (CouchDB's
-        answer), an empty list means everything was written.
+        answer), an empty list means everything was written. plain_json=True:
+        the caller vouches that every document is plain JSON (it parsed them from
+        a request and checked them with `documents.check_json_value`).
         """
 
     def prepare_bulk_docs(
-        self, docs: Iterable[Mapping], *, new_edits: bool = True
+        self, docs: Iterable[Mapping], *, new_edits: bool = True, plain_json: bool = False
     ) -> Callable[[], list[dict]]:
         """`bulk_docs` in two steps: check and encode `docs` now, write them when the
         returned function is called, with the same answer. The replicator prepares
         the next batch while the current one is being written. Stores whose checks
         are worth doing early override this; the default defers everything."""
         docs = check_doc_list(docs)
-        return lambda: self.bulk_docs(docs, new_edits=new_edits)
+        return lambda: self.bulk_docs(docs, new_edits=new_edits, plain_json=plain_json)
 
     @abstractmethod
     def changes(

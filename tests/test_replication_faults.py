@@ -122,7 +122,7 @@ def test_a_413_halves_the_batch_until_the_oversize_document_stands_alone(
         docs = list(home_visits(300, seed=9))
         docs[137]["photo_notes"] = "照片说明" * 20_000  # ~240 KB of JSON, alone over the limit
         tablet.bulk_docs(docs)
-        with CouchStore(f"{proxy.url}/{db_name}", create=True, gzip_requests=False) as server:
+        with CouchStore(f"{proxy.url}/{db_name}", create=True, compress=False) as server:
             result = replicate(tablet, server, batch_size=100)
             assert [f["id"] for f in result.failures] == [docs[137]["_id"]]
             assert result.failures[0]["error"] == "too_large"
