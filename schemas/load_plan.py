@@ -28,9 +28,8 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, fields, missing
 from marshmallow.decorators import POST_LOAD, PRE_LOAD, VALIDATES, VALIDATES_SCHEMA
-from marshmallow.utils import is_collection
 
-# (raw value, key, the mapping it came from) -> loaded value, or `missing` to leave out
+# (raw value present in the data, its key, the mapping it came from) -> loaded value
 FieldPlan = Callable[[Any, Any, Any], Any]
 SchemaPlan = Callable[[Any], dict[str, Any]]
 
@@ -55,23 +54,26 @@ def schema_plan(schema: Schema) -> SchemaPlan:
         if pass_many or options.get("pass_original"):
             raise Unsupported(f"{type(schema).__name__}.{name}: pass_many or pass_original")
         validators.append(getattr(schema, name))
-    steps: list[tuple[str, str, FieldPlan]] = []
+    steps: list[tuple[str, str, bool, FieldPlan]] = []
     for name, field in schema.load_fields.items():
         key = field.data_key if field.data_key is not None else name
         attribute = field.attribute or name
         if "." in attribute:  # marshmallow would build a nested dict
             raise Unsupported(f"{type(schema).__name__}.{name}: dotted attribute")
-        steps.append((key, attribute, field_plan(field)))
-    known = frozenset(key for key, _, _ in steps)
+        steps.append((key, attribute, field.required, field_plan(field)))
+    known = frozenset(step[0] for step in steps)
 
     def load(data: Any) -> dict[str, Any]:
         if not isinstance(data, Mapping):
             raise GiveUp
         loaded: dict[str, Any] = {}
-        for key, attribute, plan in steps:
-            value = plan(data.get(key, missing), key, data)
-            if value is not missing:
-                loaded[attribute] = value
+        for key, attribute, required, plan in steps:
+            value = data.get(key, missing)
+            if value is missing:  # a field plan's load default is `missing`: left out
+                if required:
+                    raise GiveUp
+                continue
+            loaded[attribute] = plan(value, key, data)
         if not known.issuperset(data):
             raise GiveUp  # an unknown key
         for validator in validators:
@@ -82,18 +84,15 @@ def schema_plan(schema: Schema) -> SchemaPlan:
 
 
 def field_plan(field: fields.Field) -> FieldPlan:
-    """The plan of one field: `Field.deserialize` without its wrappers."""
+    """The plan of one field for a value that is there (the schema's plan handles a
+    missing one): `Field.deserialize` without its wrappers."""
     if field.pre_load or field.post_load or field.load_default is not missing:
         raise Unsupported(f"{type(field).__name__}: field processors or a load default")
-    required, allow_none = field.required, field.allow_none
+    allow_none = field.allow_none
     validators = tuple(field.validators)
     convert = _converter(field)
 
     def load(value: Any, key: Any, data: Any) -> Any:
-        if value is missing:
-            if required:
-                raise GiveUp
-            return missing
         if value is None:
             if allow_none:
                 return None
@@ -103,7 +102,14 @@ def field_plan(field: fields.Field) -> FieldPlan:
             validator(output)  # marshmallow's And ignores what they return, too
         return output
 
-    return load
+    def load_unchecked(value: Any, key: Any, data: Any) -> Any:  # no validators: most fields
+        if value is None:
+            if allow_none:
+                return None
+            raise GiveUp
+        return convert(value, key, data)
+
+    return load if validators else load_unchecked
 
 
 def _converter(field: fields.Field) -> FieldPlan:
@@ -120,7 +126,7 @@ def _planned_converter(field: fields.Field) -> FieldPlan:
         item = field_plan(field.inner)
 
         def items(value: Any, key: Any, data: Any) -> list[Any]:
-            if not is_collection(value):
+            if type(value) is not list:  # JSON's only collection; marshmallow judges others
                 raise GiveUp
             return [item(each, None, None) for each in value]
 

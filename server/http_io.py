@@ -9,7 +9,7 @@ import zlib
 
 from flask import Response, current_app, request
 
-from sync.documents import parse_json_bytes
+from sync.documents import dump_json, parse_json_bytes
 from sync.errors import BadRequest, StoreError, TooLarge
 
 GZIP_MIN_BYTES = 1024
@@ -41,7 +41,7 @@ def json_body() -> object:
 
 
 def reply(body: object, status: int = 200) -> Response:
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    data = dump_json(body).encode("utf-8")
     response = Response(data, status=status, mimetype="application/json")
     if len(data) >= GZIP_MIN_BYTES and "gzip" in request.headers.get("Accept-Encoding", ""):
         response.set_data(gzip.compress(data, compresslevel=5))

@@ -151,11 +151,13 @@ def test_a_push_that_fails_midway_records_the_parts_already_written(
         real = store.bulk_docs
         calls: list[int] = []
 
-        def failing_second_time(batch: list[dict], *, new_edits: bool = True) -> list[dict]:
+        def failing_second_time(
+            batch: list[dict], *, new_edits: bool = True, plain_json: bool = False
+        ) -> list[dict]:
             calls.append(len(batch))
             if len(calls) == 2:
                 raise PeerUnavailable("the store went away")
-            return real(batch, new_edits=new_edits)
+            return real(batch, new_edits=new_edits, plain_json=plain_json)
 
         monkeypatch.setattr(store, "bulk_docs", failing_second_time)
         answer = county.session("wangfang").post(
