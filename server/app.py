@@ -26,6 +26,7 @@ DEFAULTS: dict[str, object] = {
     "LOGIN_WINDOW_SECONDS": 600,  # ... per this window, then 429
     "LONGPOLL_SECONDS": 55,  # longest wait of a longpoll _changes
     "VALIDATION_WORKERS": None,  # processes judging large pushes; None: one per core, up to 4
+    "VALIDATION_MIN_CONCURRENT": 2,  # ... used while this many pushes are judged at once
 }
 
 

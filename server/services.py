@@ -50,7 +50,10 @@ def init_app(app: Flask) -> None:
         else SqliteStore(data_dir / "county.sqlite")
     )
     workers = app.config.get("VALIDATION_WORKERS")
-    validator = Validator(default_workers() if workers is None else int(workers))
+    validator = Validator(
+        default_workers() if workers is None else int(workers),
+        min_concurrent=int(app.config["VALIDATION_MIN_CONCURRENT"]),
+    )
     app.extensions["fieldsync"] = Services(store, open_gateway_database(data_dir), validator)
 
 

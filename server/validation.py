@@ -30,6 +30,10 @@ from schemas import (
 from sync.documents import dump_json, load_json
 
 MIN_PARALLEL = 32  # fewer records are judged here: a round trip to the pool costs ~1 ms
+# A push judged while no other is, is judged here: its thread has the interpreter to
+# itself, and waiting for the workers' parts made a lone push slower (bench_gateway).
+# With pushes at once, their threads would queue on the interpreter lock: the pool.
+MIN_CONCURRENT = 2
 PARTS_PER_WORKER = 3
 MIN_PART = 16
 DEFAULT_MAX_WORKERS = 4
@@ -74,13 +78,17 @@ def default_workers() -> int:
 class Validator:
     """Verdicts for a batch of documents, in worker processes when it is large."""
 
-    def __init__(self, workers: int, min_parallel: int = MIN_PARALLEL) -> None:
+    def __init__(
+        self, workers: int, min_parallel: int = MIN_PARALLEL, min_concurrent: int = MIN_CONCURRENT
+    ) -> None:
         if workers < 0:
             raise ValueError("VALIDATION_WORKERS must be 0 (judge in the server) or more")
         self.workers = workers
         self.min_parallel = max(1, min_parallel)
+        self.min_concurrent = max(1, min_concurrent)
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._judging = 0  # batches being judged right now, by any thread
 
     def verdicts(self, docs: list[Mapping]) -> list[Verdict]:
         return [v for part in self.verdict_parts(docs) for v in part]
@@ -88,9 +96,19 @@ class Validator:
     def verdict_parts(self, docs: list[Mapping]) -> Iterator[list[Verdict]]:
         """The verdicts on `docs`, in order, in consecutive parts as they are ready, so
         the caller can act on one part while the workers judge the next."""
-        if self.workers == 0 or len(docs) < self.min_parallel:
-            yield _verdicts(docs)
-            return
+        with self._lock:
+            self._judging += 1
+            busy = self._judging >= self.min_concurrent
+        try:
+            if self.workers == 0 or len(docs) < self.min_parallel or not busy:
+                yield _verdicts(docs)
+            else:
+                yield from self._pooled_parts(docs)
+        finally:
+            with self._lock:
+                self._judging -= 1
+
+    def _pooled_parts(self, docs: list[Mapping]) -> Iterator[list[Verdict]]:
         try:
             sent = [dump_json({k: v for k, v in doc.items() if k not in _NOT_SENT}) for doc in docs]
         except (TypeError, ValueError):  # not plain JSON after all: judged here

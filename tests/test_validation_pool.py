@@ -54,7 +54,7 @@ def test_the_pool_gives_the_verdicts_the_server_would_in_order() -> None:
     docs = mixed_batch()
     expected = [verdict(doc) for doc in docs]
     assert sum(1 for v in expected if v.problems) >= 5  # the batch really mixes both
-    validator = Validator(workers=2, min_parallel=1)
+    validator = Validator(workers=2, min_parallel=1, min_concurrent=1)
     try:
         parts = list(validator.verdict_parts(docs))
         assert len(parts) > 1  # judged in parts, so the gateway can write the first early
@@ -66,16 +66,33 @@ def test_the_pool_gives_the_verdicts_the_server_would_in_order() -> None:
 
 def test_small_batches_and_zero_workers_are_judged_in_the_server() -> None:
     docs = mixed_batch()
-    small = Validator(workers=2, min_parallel=len(docs) + 1)
-    off = Validator(workers=0, min_parallel=1)
+    small = Validator(workers=2, min_parallel=len(docs) + 1, min_concurrent=1)
+    off = Validator(workers=0, min_parallel=1, min_concurrent=1)
     assert small.verdicts(docs) == off.verdicts(docs) == [verdict(d) for d in docs]
     assert small._pool is None and off._pool is None
+
+
+def test_a_lone_batch_is_judged_here_and_the_pool_serves_concurrent_ones() -> None:
+    docs = mixed_batch()
+    expected = [verdict(doc) for doc in docs]
+    validator = Validator(workers=2, min_parallel=1, min_concurrent=2)
+    try:
+        assert validator.verdicts(docs) == expected
+        assert validator._pool is None  # alone: no round trips to worker processes
+        first = validator.verdict_parts(docs)
+        next(first)  # one batch is being judged (its caller writes its first part) ...
+        assert validator.verdicts(docs) == expected  # ... when a second arrives
+        assert validator._pool is not None
+        first.close()
+        assert validator._judging == 0
+    finally:
+        validator.close()
 
 
 def test_a_killed_worker_falls_back_to_the_server_and_the_pool_restarts() -> None:
     docs = mixed_batch()
     expected = [verdict(doc) for doc in docs]
-    validator = Validator(workers=2, min_parallel=1)
+    validator = Validator(workers=2, min_parallel=1, min_concurrent=1)
     try:
         assert validator.verdicts(docs) == expected  # starts the pool
         pool = validator._pool
@@ -103,7 +120,9 @@ def test_a_large_push_through_the_gateway_is_judged_by_the_workers(
         {**visits[2], "duration_min": 0},
     ]
     with (
-        live_county(tmp_path / "county", couch_url, VALIDATION_WORKERS=2) as county,
+        live_county(
+            tmp_path / "county", couch_url, VALIDATION_WORKERS=2, VALIDATION_MIN_CONCURRENT=1
+        ) as county,
         sqlite_store(tmp_path, "tablet") as tablet,
     ):
         county.add_user("wangfang", "volunteer", VILLAGE)
@@ -122,7 +141,7 @@ def test_a_request_that_finds_its_pool_broken_leaves_a_newer_pool_alone() -> Non
     """Two requests on one broken pool: the second to notice must not shut down the
     fresh pool a third request has started meanwhile."""
     docs = mixed_batch()
-    validator = Validator(workers=2, min_parallel=1)
+    validator = Validator(workers=2, min_parallel=1, min_concurrent=1)
     try:
         validator.verdicts(docs)
         broken = validator._pool
@@ -145,7 +164,9 @@ def test_a_push_that_fails_midway_records_the_parts_already_written(
     good = village_records(VILLAGE, rounds=20, seed=5)[:59]
     bad = {**good[1], "_id": good[1]["_id"] + "x", "visited_at": "no time"}
     docs = [bad, *good]  # the refused one is in the first part
-    with live_county(tmp_path / "county", None, VALIDATION_WORKERS=2) as county:
+    with live_county(
+        tmp_path / "county", None, VALIDATION_WORKERS=2, VALIDATION_MIN_CONCURRENT=1
+    ) as county:
         county.add_user("wangfang", "volunteer", VILLAGE)
         store = county.app.extensions["fieldsync"].store
         real = store.bulk_docs
