@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, after_this_request, current_app, request
 
 from schemas.rejection_notice import notice_id
 from sync import revtree
@@ -259,10 +259,23 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
             done += len(verdicts)
     finally:
         # Also when a later part failed (the store went away): the parts already written
-        # and refused are recorded, in the write log and the quarantine.
+        # and refused are recorded, in the write log and the quarantine, before the answer.
         push.ledger.commit(services().db)
-        scope_index().catch_up(push.written)
+    # The index learns what was written once the answer is on its way: the replicator
+    # goes on meanwhile, and any request that reads the index first waits for this.
+    index = scope_index()
+    after_this_request(_then(lambda: index.catch_up(push.written)))
     return push.rows  # type: ignore[return-value]
+
+
+def _then(work: Callable[[], object]) -> Callable[[Response], Response]:
+    """For `after_this_request`: run `work` after the response has been sent."""
+
+    def register(response: Response) -> Response:
+        response.call_on_close(work)
+        return response
+
+    return register
 
 
 MALFORMED_ROW = {
