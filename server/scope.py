@@ -111,7 +111,14 @@ class ScopeIndex:
                 since=since, style="all_docs", include_docs=True, doc_ids=unknown
             )
         }
-        return [fresh.get(row["id"], row) if "doc" not in row else row for row in rows]
+        # Each row keeps its own seq: the checkpoint must not pass changes this batch
+        # has not seen (a newer seq of a fresh row would skip those in between).
+        return [
+            {**fresh[row["id"]], "seq": row["seq"]}
+            if "doc" not in row and row["id"] in fresh
+            else row
+            for row in rows
+        ]
 
     def _index_batch(self, conn, rows: list[dict]) -> None:  # noqa: ANN001 - sqlite3
         """One index row per change, with consecutive gateway sequence numbers; a few

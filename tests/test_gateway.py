@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from gateway_fixtures import OTHER_VILLAGE, VILLAGE, County
 from pouchdb_client import PouchDB
 from replicas import snapshot, sqlite_store
@@ -151,3 +152,33 @@ def test_the_scope_index_takes_a_pushed_body_only_for_a_sole_leaf(county: County
         assert scope.catch_up(written) == 3
         places = {doc["_id"]: scope.lookup(doc["_id"]).place for doc in (pushed, other, disputed)}
     assert places == {pushed["_id"]: grids[2], other["_id"]: grids[1], disputed["_id"]: grids[2]}
+
+
+def test_a_document_changed_while_indexed_does_not_skip_other_changes(
+    county: County, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index reads an unknown change's body in a second request; the document may
+    have changed again in between, and another document too: all are indexed."""
+    store = county_store(county)
+    first, other, late = village_records(VILLAGE, 1, seed=33)
+    real_changes = store.changes
+    injected: list[str] = []
+
+    def changes_with_a_concurrent_writer(**options: object):  # noqa: ANN202
+        if options.get("doc_ids") and not injected:
+            injected.append("done")
+            store.bulk_docs([late])  # a change after the batch ...
+            current = store.get(first["_id"])
+            store.bulk_docs([{**current, "edited": True}])  # ... and `first` changes again
+        return real_changes(**options)
+
+    with county.app.app_context():
+        scope = services().scope
+        scope.catch_up()
+        store.bulk_docs([other, first])  # ... and `first` is the batch's last change
+        monkeypatch.setattr(store, "changes", changes_with_a_concurrent_writer)
+        scope.catch_up({})
+        monkeypatch.setattr(store, "changes", real_changes)
+        scope.catch_up()
+        indexed = {doc["_id"]: scope.lookup(doc["_id"]) for doc in (first, other, late)}
+    assert injected and all(entry is not None for entry in indexed.values()), indexed
