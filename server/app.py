@@ -15,6 +15,7 @@ from sync.errors import StoreError
 from . import auth, gateway, health, logs, services, staff
 from .http_io import reply
 from .logs import log_event
+from .validation import MIN_CONCURRENT
 
 DEFAULTS: dict[str, object] = {
     "DATA_DIR": "data/county",
@@ -26,7 +27,7 @@ DEFAULTS: dict[str, object] = {
     "LOGIN_WINDOW_SECONDS": 600,  # ... per this window, then 429
     "LONGPOLL_SECONDS": 55,  # longest wait of a longpoll _changes
     "VALIDATION_WORKERS": None,  # processes judging large pushes; None: one per core, up to 4
-    "VALIDATION_MIN_CONCURRENT": 2,  # ... used while this many pushes are judged at once
+    "VALIDATION_MIN_CONCURRENT": MIN_CONCURRENT,  # ... while this many pushes are judged
 }
 
 

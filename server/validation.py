@@ -30,10 +30,11 @@ from schemas import (
 from sync.documents import dump_json, load_json
 
 MIN_PARALLEL = 32  # fewer records are judged here: a round trip to the pool costs ~1 ms
-# A push judged while no other is, is judged here: its thread has the interpreter to
-# itself, and waiting for the workers' parts made a lone push slower (bench_gateway).
-# With pushes at once, their threads would queue on the interpreter lock: the pool.
-MIN_CONCURRENT = 2
+# A push judged while few others are, is judged here: its thread has the interpreter
+# (nearly) to itself, and waiting for the workers' parts made one tablet's push slower
+# (bench_gateway; a replicator keeps two batches in flight). With more pushes at once,
+# their threads would queue on the interpreter lock: the pool.
+MIN_CONCURRENT = 3
 PARTS_PER_WORKER = 3
 MIN_PART = 16
 DEFAULT_MAX_WORKERS = 4

@@ -17,7 +17,7 @@ from server.demo_county import home_visits
 from sync.couch_store import CouchStore
 from sync.errors import PeerUnavailable
 from sync.http_client import RetryPolicy
-from sync.replicator import ReplicationResult, replicate
+from sync.replicator import WRITES_IN_FLIGHT, ReplicationResult, replicate
 
 FAST_RETRY = RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.2)
 
@@ -81,12 +81,15 @@ def test_5000_documents_arrive_complete_through_100_faults(tmp_path: Path, couch
     assert all(run.ok for run in pushed + pulled)
 
 
-def test_a_resumed_replication_resends_at_most_one_batch(tmp_path: Path, couch_url: str) -> None:
+def test_a_resumed_replication_resends_only_what_did_not_land(
+    tmp_path: Path, couch_url: str
+) -> None:
     total, batch = 1000, 100
     db_name = f"resume-{uuid.uuid4().hex[:10]}"
-    # Five batches go through; the sixth is written upstream but its answer is lost,
-    # and so is every retry: the link is gone until the tablet tries again later.
-    steps = [None] * 5 + [Fault("forward_then_500")] * FAST_RETRY.attempts
+    # Five batches go through; the sixth (and the seventh, in flight with it) is written
+    # upstream but its answer is lost, and so is every retry: the link is gone until the
+    # tablet tries again later.
+    steps = [None] * 5 + [Fault("forward_then_500")] * FAST_RETRY.attempts * WRITES_IN_FLIGHT
     plan = FaultPlan.script(steps, only_paths=r"_bulk_docs")
     with (
         sqlite_store(tmp_path, "tablet") as tablet,
