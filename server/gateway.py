@@ -264,7 +264,7 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
     # The index learns what was written once the answer is on its way: the replicator
     # goes on meanwhile, and any request that reads the index first waits for this.
     index = scope_index()
-    after_this_request(_then(lambda: index.catch_up(push.written)))
+    after_this_request(_then(index.catch_up))
     return push.rows  # type: ignore[return-value]
 
 
@@ -295,8 +295,6 @@ class _Push:
     ledger: Ledger
     rows: list[dict | None] = field(default_factory=list)
     known: dict[str, IndexEntry] = field(default_factory=dict)  # index entries by id
-    # What was written, by (id, rev): the scope index reads places from it, not the store.
-    written: dict[tuple[str, str], dict] = field(default_factory=dict)
 
     def save(self, part: list[tuple[int, dict]], verdicts: list[Verdict]) -> None:
         """Judge and write one part of the batch: its accepted documents in one store call."""
@@ -329,12 +327,13 @@ class _Push:
         # Only documents that have a live notice need one cleared: one index query, not
         # a store read per document.
         noticed = scope_index().live_ids([notice_id(p.doc["_id"]) for _, p in accepted])
+        landed = {}
         for (index, pushed), row in zip(
             accepted, _rows_for(accepted, written, self.new_edits), strict=True
         ):
             self.rows[index] = row
             if "error" not in row:
-                self.written[(row["id"], row["rev"])] = pushed.doc
+                landed[(row["id"], row["rev"])] = pushed.doc
                 self.ledger.note(pushed, "accepted")
                 if notice_id(pushed.doc["_id"]) in noticed:
                     clear_notice(store, pushed)
@@ -345,6 +344,7 @@ class _Push:
                 # not matching its digest, too large): kept like any refusal, since a
                 # replicator never sends it again.
                 self._refuse(pushed, [str(row.get("reason") or row["error"])])
+        scope_index().remember(landed)
 
     def _refuse(self, pushed: Pushed, reasons: list[str]) -> None:
         self.ledger.refuse(pushed, reasons)

@@ -52,25 +52,35 @@ class ScopeIndex:
     def __init__(self, db: SqliteDatabase, store: Store) -> None:
         self.db, self.store = db, store
         self._follow_lock = threading.Lock()
+        self._written: dict[tuple[str, str], Mapping] = {}  # see remember()
+        self._written_lock = threading.Lock()
 
-    def catch_up(self, written: Mapping[tuple[str, str], Mapping] | None = None) -> int:
+    def remember(self, written: Mapping[tuple[str, str], Mapping]) -> None:
+        """Bodies of revisions just written to the store, by (id, rev): the next
+        catch-up indexes a change whose only leaf is one of them from its body instead
+        of reading it back (pushes index what they wrote, their own and each other's)."""
+        with self._written_lock:
+            self._written.update(written)
+
+    def catch_up(self) -> int:
         """Index every change the store made since the last call; returns how many.
 
-        `written`: the bodies of revisions the caller has just written, by (id, rev). A
-        change whose only leaf is one of them is indexed from that body instead of
-        reading it back from the store (a push indexes what it wrote); any other change
-        is read with its winning revision's body, as without `written`.
-
-        One follower at a time; concurrent callers wait and then find nothing new.
+        A change `remember`ed is indexed from its body; any other change is read with
+        its winning revision's body. One follower at a time; concurrent callers wait and
+        then find nothing new.
         """
         with self._follow_lock:
+            # Whatever was remembered before the feed is read is in it (or was indexed
+            # already): what this run does not use is stale, and dropped with it.
+            with self._written_lock:
+                written, self._written = self._written, {}
             since = self._meta("indexed_store_seq")
             feed = self.store.changes(
-                since=json.loads(since), style="all_docs", include_docs=written is None
+                since=json.loads(since), style="all_docs", include_docs=not written
             )
             indexed = 0
             for batch in _batches(feed, INDEX_BATCH):
-                if written is not None:
+                if written:
                     batch = self._with_docs(batch, written, json.loads(since))
                 with self.db.write() as conn:
                     self._index_batch(conn, batch)

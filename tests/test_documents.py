@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.documents import dump_json, load_json, parse_json_bytes
+from sync.documents import MAX_DEPTH, dump_json, load_json, parse_json_bytes
 from sync.errors import BadRequest, TooLarge
 from sync.selector import compile_selector
 
@@ -32,6 +32,22 @@ def test_bad_bodies_are_named(raw: bytes, named: str) -> None:
     with pytest.raises(BadRequest) as caught:
         parse_json_bytes(raw)
     assert named in caught.value.reason
+
+
+def _nested(depth: int, tail: bytes = b"0") -> bytes:
+    """`depth` objects and lists inside each other around `tail` (the top one is depth 0)."""
+    opening = b"".join(b'{"k":' if level % 2 else b"[" for level in range(depth + 1))
+    closing = b"".join(b"}" if level % 2 else b"]" for level in reversed(range(depth + 1)))
+    return opening + tail + closing
+
+
+# orjson reads the body unless it holds an integer of 19+ digits: both roads are checked.
+@pytest.mark.parametrize("tail", [b"0", b"1234567890123456789012"], ids=["orjson", "stdlib"])
+def test_a_body_may_nest_exactly_max_depth_levels(tail: bytes) -> None:
+    assert parse_json_bytes(_nested(MAX_DEPTH, tail)) is not None
+    with pytest.raises(BadRequest) as caught:
+        parse_json_bytes(_nested(MAX_DEPTH + 1, tail))
+    assert "nested" in caught.value.reason
 
 
 JSON_VALUES = st.recursive(
