@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from schemas import is_place_code, place_level
+from sync.documents import dump_json
 from sync.sqlite_database import SqliteDatabase, rows_in
 from sync.store import Store
 
@@ -174,7 +175,7 @@ class ScopeIndex:
             doc_type,
             int(doc_type in PERSONAL_TYPES),
             int(bool(row.get("deleted"))),
-            json.dumps([c["rev"] for c in row["changes"]]),
+            dump_json([c["rev"] for c in row["changes"]]),
         )
 
     def _meta(self, key: str) -> str:
