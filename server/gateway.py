@@ -326,16 +326,17 @@ class _Push:
         written = _write(store, [p.doc for _, p in accepted], self.new_edits)
         # Only documents that have a live notice need one cleared: one index query, not
         # a store read per document.
-        noticed = scope_index().live_ids([notice_id(p.doc["_id"]) for _, p in accepted])
+        notices = [notice_id(p.doc["_id"]) for _, p in accepted]
+        noticed = scope_index().live_ids(notices)
         landed = {}
-        for (index, pushed), row in zip(
-            accepted, _rows_for(accepted, written, self.new_edits), strict=True
+        for (index, pushed), row, notice in zip(
+            accepted, _rows_for(accepted, written, self.new_edits), notices, strict=True
         ):
             self.rows[index] = row
             if "error" not in row:
                 landed[(row["id"], row["rev"])] = pushed.doc
                 self.ledger.note(pushed, "accepted")
-                if notice_id(pushed.doc["_id"]) in noticed:
+                if notice in noticed:
                     clear_notice(store, pushed)
             elif row["error"] == "conflict":
                 self.ledger.note(pushed, "failed")  # an edit of an old revision: the caller retries
