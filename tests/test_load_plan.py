@@ -134,7 +134,9 @@ def mutated(draw: st.DrawFn) -> dict:
             doc = with_value(doc, path, DELETE)
         elif action == "swap":
             value = draw(st.sampled_from(FOUND_VALUES))
-            if path == ("type",) and not (isinstance(value, str) and value in CURRENT_VERSIONS):
+            if path == ("type",) and not (
+                isinstance(value, str) and value in CURRENT_VERSIONS and _load_plan(value)
+            ):
                 continue
             doc = with_value(doc, path, copy.deepcopy(value))
         else:
