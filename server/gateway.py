@@ -264,11 +264,11 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
     # The index learns what was written once the answer is on its way: the replicator
     # goes on meanwhile, and any request that reads the index first waits for this.
     index = scope_index()
-    after_this_request(_then(index.catch_up))
+    after_this_request(_after_response(index.catch_up))
     return push.rows  # type: ignore[return-value]
 
 
-def _then(work: Callable[[], object]) -> Callable[[Response], Response]:
+def _after_response(work: Callable[[], object]) -> Callable[[Response], Response]:
     """For `after_this_request`: run `work` after the response has been sent."""
 
     def register(response: Response) -> Response:
