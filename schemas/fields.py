@@ -121,11 +121,12 @@ class Int(_Bilingual, fields.Integer):
     def __init__(self, **kwargs: Any):
         super().__init__(strict=True, **kwargs)
 
-    def _validated(self, value: Any) -> int:
-        # 3.0 passes marshmallow's Integral check but is not a JSON integer.
-        if not isinstance(value, int):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        # Not a bool, and not 3.0 (which passes marshmallow's Integral check): a JSON
+        # integer. (marshmallow's own path, int() of an int, gives the same value.)
+        if isinstance(value, bool) or not isinstance(value, int):
             raise self.make_error("invalid")
-        return super()._validated(value)
+        return int(value)
 
 
 class Number(_Bilingual, fields.Field):

@@ -42,8 +42,10 @@ class Unsupported(Exception):
     """A schema or field uses a feature the plan does not drive."""
 
 
-def schema_plan(schema: Schema) -> SchemaPlan:
-    """The plan of a schema instance; raises Unsupported when there can be none."""
+def schema_plan(schema: Schema, set_aside: frozenset[str] = frozenset()) -> SchemaPlan:
+    """The plan of a schema instance; raises Unsupported when there can be none.
+    `set_aside`: keys that are not the schema's (CouchDB's `_rev`, ...): the plan loads
+    the document as marshmallow would load it without them."""
     if schema.many or schema.partial or schema.unknown != RAISE or schema.dict_class is not dict:
         raise Unsupported(f"{type(schema).__name__}: many, partial, unknown or dict_class")
     hooks = schema._hooks
@@ -62,9 +64,12 @@ def schema_plan(schema: Schema) -> SchemaPlan:
             raise Unsupported(f"{type(schema).__name__}.{name}: dotted attribute")
         steps.append((key, attribute, field.required, field_plan(field)))
     known = frozenset(step[0] for step in steps)
+    if known & set_aside:
+        raise Unsupported(f"{type(schema).__name__}: a field named like a set-aside key")
+    known |= set_aside
 
     def load(data: Any) -> dict[str, Any]:
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):  # dict: the quick test
             raise GiveUp
         loaded: dict[str, Any] = {}
         for key, attribute, required, plan in steps:

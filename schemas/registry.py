@@ -197,10 +197,10 @@ def load_document(doc: Any) -> dict[str, Any]:
     the gateway checks every pushed revision this way."""
     if not isinstance(doc, Mapping):
         raise DocumentInvalid({"_schema": [msg("not_object")]})
-    body = {key: value for key, value in doc.items() if key not in COUCHDB_SPECIAL_MEMBERS}
-    # Loading only reads its input, so a current document needs no copy (the hot path).
-    doc_type, version = _header(body)
-    current = body if version == CURRENT_VERSIONS[doc_type] else upgrade(body)
+    doc_type, version = _header(doc)
+    # Loading only reads its input, so a current document needs no copy (the hot path);
+    # the plan sets CouchDB's members aside itself.
+    current = doc if version == CURRENT_VERSIONS[doc_type] else upgrade(_body(doc))
     plan = _load_plan(doc_type)
     if plan is not None:
         try:
@@ -208,15 +208,20 @@ def load_document(doc: Any) -> dict[str, Any]:
         except Exception:  # noqa: BLE001 (any problem: marshmallow's load below says what)
             pass
     try:
-        return _schema_instance(doc_type).load(current)
+        return _schema_instance(doc_type).load(_body(current))
     except ValidationError as error:
         raise DocumentInvalid(error.normalized_messages()) from None
+
+
+def _body(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The document without CouchDB's special members (the schemas' input)."""
+    return {key: value for key, value in doc.items() if key not in COUCHDB_SPECIAL_MEMBERS}
 
 
 @functools.cache
 def _load_plan(doc_type: str) -> SchemaPlan | None:
     try:
-        return schema_plan(_schema_instance(doc_type))
+        return schema_plan(_schema_instance(doc_type), set_aside=COUCHDB_SPECIAL_MEMBERS)
     except Unsupported:
         return None
 

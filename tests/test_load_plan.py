@@ -115,6 +115,19 @@ def test_a_valid_document_loads_the_same(doc: dict) -> None:
     assert _plan(_body(doc)) == expected
 
 
+@pytest.mark.parametrize("doc", DOCS, ids=lambda d: d["_id"][:40])
+def test_couchdb_members_are_set_aside_as_marshmallow_loads_without_them(doc: dict) -> None:
+    stored = {
+        **doc,
+        "_rev": "2-" + "b" * 32,
+        "_revisions": {"start": 2, "ids": ["b" * 32, "a" * 32]},
+        "_attachments": {"photo.jpg": {"stub": True, "digest": "md5-x", "length": 1}},
+    }
+    assert load_document(stored) == _schema_instance(doc["type"]).load(_body(doc))
+    with pytest.raises(DocumentInvalid):
+        load_document({**stored, "_unknown_member": 1})  # only CouchDB's are set aside
+
+
 @st.composite
 def mutated(draw: st.DrawFn) -> dict:
     doc = _body(copy.deepcopy(draw(st.sampled_from([d for d in DOCS if _load_plan(d["type"])]))))
