@@ -74,7 +74,9 @@ def _catch_up() -> None:
     # `_local` documents are the caller's own (local_docs.py), never looked up in the
     # index: a replicator's checkpoint, after every batch, need not wait for it.
     if request.endpoint != "gateway.local_doc":
-        scope_index().catch_up()
+        # Changes made before this request must be in the index; a run that began
+        # after it arrived (another request's, while this one waited) has them.
+        scope_index().catch_up(needed_as_of=time.monotonic())
 
 
 @bp.get("/")

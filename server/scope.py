@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -55,6 +56,7 @@ class ScopeIndex:
         self._follow_lock = threading.Lock()
         self._written: dict[tuple[str, str], Mapping] = {}  # see remember()
         self._written_lock = threading.Lock()
+        self._fresh_as_of = float("-inf")  # when the last completed run began reading
 
     def remember(self, written: Mapping[tuple[str, str], Mapping]) -> None:
         """Bodies of revisions just written to the store, by (id, rev): the next
@@ -63,14 +65,19 @@ class ScopeIndex:
         with self._written_lock:
             self._written.update(written)
 
-    def catch_up(self) -> int:
+    def catch_up(self, *, needed_as_of: float | None = None) -> int:
         """Index every change the store made since the last call; returns how many.
 
         A change `remember`ed is indexed from its body; any other change is read with
-        its winning revision's body. One follower at a time; concurrent callers wait and
-        then find nothing new.
+        its winning revision's body. One follower at a time; concurrent callers wait.
+        `needed_as_of` (a `time.monotonic()` reading): the caller needs every change
+        made before then; a run that began reading after then, and completed, already
+        indexed them, so the store is not asked again.
         """
         with self._follow_lock:
+            if needed_as_of is not None and self._fresh_as_of >= needed_as_of:
+                return 0
+            started = time.monotonic()
             # Whatever was remembered before the feed is read is in it (or was indexed
             # already): what this run does not use is stale, and dropped with it.
             with self._written_lock:
@@ -96,6 +103,7 @@ class ScopeIndex:
                         "UPDATE meta SET value = ? WHERE key = 'indexed_store_seq'",
                         (json.dumps(feed.last_seq),),
                     )
+            self._fresh_as_of = started
             return indexed
 
     def _with_docs(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,26 @@ def test_a_document_changed_while_indexed_does_not_skip_other_changes(
         scope.catch_up()
         indexed = {doc["_id"]: scope.lookup(doc["_id"]) for doc in (first, other, late)}
     assert injected and all(entry is not None for entry in indexed.values()), indexed
+
+
+def test_a_request_waiting_for_a_catch_up_that_began_after_it_does_not_ask_again(
+    county: County, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = county_store(county)
+    asked: list[object] = []
+    real_changes = store.changes
+
+    def counted(**options: object):  # noqa: ANN202
+        asked.append(options)
+        return real_changes(**options)
+
+    with county.app.app_context():
+        scope = services().scope
+        before = time.monotonic()
+        monkeypatch.setattr(store, "changes", counted)
+        scope.catch_up()  # began after `before`: it has every change made before then
+        assert scope.catch_up(needed_as_of=before) == 0
+        assert len(asked) == 1
+        store.bulk_docs(village_records(VILLAGE, 1, seed=35)[:1])
+        assert scope.catch_up(needed_as_of=time.monotonic()) == 1  # a change since: asked
+        assert len(asked) == 2
