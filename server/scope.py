@@ -82,14 +82,12 @@ class ScopeIndex:
             # already): what this run does not use is stale, and dropped with it.
             with self._written_lock:
                 written, self._written = self._written, {}
-            since = self._meta("indexed_store_seq")
-            feed = self.store.changes(
-                since=json.loads(since), style="all_docs", include_docs=not written
-            )
+            since = json.loads(self._meta("indexed_store_seq"))
+            feed = self.store.changes(since=since, style="all_docs", include_docs=not written)
             indexed = 0
             for batch in _batches(feed, INDEX_BATCH):
                 if written:
-                    batch = self._with_docs(batch, written, json.loads(since))
+                    batch = self._with_docs(batch, written, since)
                 with self.db.write() as conn:
                     self._index_batch(conn, batch)
                     conn.execute(
@@ -97,7 +95,7 @@ class ScopeIndex:
                         (json.dumps(batch[-1]["seq"]),),
                     )
                 indexed += len(batch)
-            if feed.last_seq != json.loads(since):
+            if feed.last_seq != since:
                 with self.db.write() as conn:
                     conn.execute(
                         "UPDATE meta SET value = ? WHERE key = 'indexed_store_seq'",

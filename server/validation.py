@@ -1,12 +1,13 @@
-"""Schema verdicts on pushed records, spread over worker processes for large pushes.
+"""Schema verdicts on pushed records, spread over worker processes when many pushes
+run at once.
 
-Validating a record with marshmallow is the gateway's largest cost per document
-(a few tenths of a millisecond for a home visit) and pure Python, so the
-server's threads share one core for it. A push of many records is therefore
-split over a pool of worker processes (`VALIDATION_WORKERS`, by default one
-per core up to four), started on the first large push. Small pushes, and any
-push while the pool is broken, are judged in this process. Either way the
-verdict comes from the one function `verdict`.
+Validating a record is the gateway's largest cost per document (about 50 µs for a
+home visit with the load plans) and pure Python, so the server's threads share one
+interpreter for it. While MIN_CONCURRENT pushes or more are judged at once, a large
+push is split over a pool of worker processes (`VALIDATION_WORKERS`, by default one
+per core up to four), started on the first such push. One tablet's pushes, small
+pushes, and any push while the pool is broken are judged in this process. Either
+way the verdict comes from the one function `verdict`.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def default_workers() -> int:
 
 
 class Validator:
-    """Verdicts for a batch of documents, in worker processes when it is large."""
+    """Verdicts for a batch of documents, in worker processes when it is large and other
+    pushes are being judged too."""
 
     def __init__(
         self, workers: int, min_parallel: int = MIN_PARALLEL, min_concurrent: int = MIN_CONCURRENT

@@ -199,11 +199,11 @@ def parse_json_bytes(raw: bytes, *, limit: int = DEFAULT_MAX_DOC_BYTES) -> objec
             raise BadRequest(f"body: JSON nested deeper than {MAX_DEPTH} levels")
         return value
     try:
-        raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadRequest(f"body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise BadRequest(f"body: JSON nested deeper than {MAX_DEPTH} levels") from None
     except json.JSONDecodeError as exc:
