@@ -11,7 +11,6 @@ may not see is answered exactly like one that does not exist.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -163,24 +162,28 @@ def revs_diff() -> Response:
     if not isinstance(body, dict):
         raise BadRequest("_revs_diff needs an object of {id: [revs]}")
     user = current_user()
-    # Every entry is checked here, alike for every id, and a document the caller may not see
-    # is asked about under a fresh id no document has: the store then answers for it exactly
-    # as for a missing one, and the answer keeps the request's order, so neither an error,
-    # an entry's shape nor its position tells a hidden document from a missing one.
-    wanted: dict[str, list[str]] = {}
-    asked_as: dict[str, str] = {}
+    # Every entry is checked here, alike for every id. A document the index has never
+    # seen (a new one: nearly every id a tablet asks about) or one the caller may not
+    # see is answered here as wholly missing, the store's answer for a missing document,
+    # so neither an error, an entry's shape nor its position tells a hidden document
+    # from a missing one. Only documents the caller sees are asked of the store. An
+    # index a little behind the store can only over-report: the tablet then sends a
+    # revision the store holds, which the write takes as already there.
     for doc_id, revs in body.items():
         check_doc_id(doc_id)
         if not isinstance(revs, list):
             raise BadRequest(f"_revs_diff: revisions of {doc_id[:80]!r} must be a list")
+    wanted = {doc_id: [revtree.normalize_rev(rev) for rev in revs] for doc_id, revs in body.items()}
     known = scope_index().lookup_many(list(body))
-    for doc_id, revs in body.items():
-        entry = known.get(doc_id)
-        readable = entry is None or may_read(user, entry)
-        asked_as[doc_id] = doc_id if readable else f"hidden-{uuid.uuid4().hex}"
-        wanted[asked_as[doc_id]] = [revtree.normalize_rev(rev) for rev in revs]
-    diff = services().store.revs_diff(wanted)
-    return reply({doc_id: diff[asked] for doc_id, asked in asked_as.items() if asked in diff})
+    seen = {doc_id for doc_id, entry in known.items() if may_read(user, entry)}
+    stored = services().store.revs_diff({i: wanted[i] for i in seen}) if seen else {}
+    answer = {}
+    for doc_id, revs in wanted.items():
+        if doc_id in stored:
+            answer[doc_id] = stored[doc_id]
+        elif doc_id not in seen and revs:
+            answer[doc_id] = {"missing": revs}
+    return reply(answer)
 
 
 @bp.post("/_bulk_get")

@@ -209,3 +209,35 @@ def test_a_request_waiting_for_a_catch_up_that_began_after_it_does_not_ask_again
         store.bulk_docs(village_records(VILLAGE, 1, seed=35)[:1])
         assert scope.catch_up(needed_as_of=time.monotonic()) == 1  # a change since: asked
         assert len(asked) == 2
+
+
+def test_revs_diff_asks_the_store_only_about_documents_the_caller_sees(
+    county: County, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New ids (what a tablet's push mostly asks about) are answered as missing without
+    the store; a document the caller sees gets the store's answer: revisions it holds
+    are not missing."""
+    county.add_user("wangfang", "volunteer", VILLAGE)
+    held, new = village_records(VILLAGE, 1, seed=37)[:2]
+    (written,) = county_store(county).bulk_docs([held])
+    later = "2-" + "a" * 32
+    store = county_store(county)
+    asked: list[dict] = []
+    real_revs_diff = store.revs_diff
+
+    def counted(revs: dict) -> dict:
+        asked.append(dict(revs))
+        return real_revs_diff(revs)
+
+    monkeypatch.setattr(store, "revs_diff", counted)
+    answer = county.session("wangfang").post(
+        f"{county.url}/db/_revs_diff",
+        json={new["_id"]: ["1-" + "b" * 32], held["_id"]: [written["rev"], later]},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    assert list(answer.json()) == [new["_id"], held["_id"]]
+    assert answer.json()[new["_id"]] == {"missing": ["1-" + "b" * 32]}
+    # the store's own answer (pouchdb-server leaves out possible_ancestors)
+    assert answer.json()[held["_id"]]["missing"] == [later]
+    assert asked == [{held["_id"]: [written["rev"], later]}]
