@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from flask import Blueprint, Response, after_this_request, current_app, request
+from flask import Blueprint, Response, after_this_request, current_app, g, request
 
 from schemas.rejection_notice import notice_id
 from sync import revtree
@@ -70,12 +70,27 @@ def visible(doc_id: str) -> IndexEntry:
 @bp.before_request
 @login_required
 def _catch_up() -> None:
+    g.arrived = time.monotonic()
     # `_local` documents are the caller's own (local_docs.py), never looked up in the
-    # index: a replicator's checkpoint, after every batch, need not wait for it.
-    if request.endpoint != "gateway.local_doc":
+    # index: a replicator's checkpoint, after every batch, need not wait for it. Nor does
+    # `_revs_diff`: an index behind the store only makes it answer "missing" for more
+    # revisions, which the push that follows then finds held (see revs_diff). A push
+    # catches up while the schemas judge it (save_pushed).
+    if request.endpoint not in _CATCH_UP_ELSEWHERE:
         # Changes made before this request must be in the index; a run that began
         # after it arrived (another request's, while this one waited) has them.
-        scope_index().catch_up(needed_as_of=time.monotonic())
+        scope_index().catch_up(needed_as_of=g.arrived)
+
+
+_CATCH_UP_ELSEWHERE = frozenset(
+    {
+        "gateway.local_doc",
+        "gateway.revs_diff",
+        "gateway.bulk_docs",
+        "gateway.put_doc",
+        "gateway.delete_doc",
+    }
+)
 
 
 @bp.get("/")
@@ -254,12 +269,20 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
     docs = list(docs)
     push.rows = [None if _has_id(doc) else dict(MALFORMED_ROW) for doc in docs]
     formed = [(index, doc) for index, doc in enumerate(docs) if _has_id(doc)]
-    push.known = scope_index().lookup_many(list({doc["_id"] for _, doc in formed}))
+    # Whether a document is in the caller's scope is judged on an index holding every
+    # change made before the push arrived; the store is asked for those while the
+    # schemas judge the first part (the wait is mostly the store's, not ours).
+    index = scope_index()
+    caught_up = index.catch_up_meanwhile(needed_as_of=g.arrived)
     # The schemas judge the batch in parts (in worker processes when it is large); each
     # part is written once judged, while the workers go on with the next.
     done = 0
     try:
-        for verdicts in services().validator.verdict_parts([doc for _, doc in formed]):
+        parts = services().validator.verdict_parts([doc for _, doc in formed])
+        for number, verdicts in enumerate(parts):
+            if number == 0:
+                caught_up.result()
+                push.known = index.lookup_many(list({doc["_id"] for _, doc in formed}))
             push.save(formed[done : done + len(verdicts)], verdicts)
             done += len(verdicts)
     finally:
@@ -268,8 +291,8 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
         push.ledger.commit(services().db)
     # The index learns what was written once the answer is on its way: the replicator
     # goes on meanwhile, and any request that reads the index first waits for this.
-    index = scope_index()
-    after_this_request(_after_response(index.catch_up))
+    written_by = time.monotonic()  # a catch-up begun after this has what this push wrote
+    after_this_request(_after_response(lambda: index.catch_up(needed_as_of=written_by)))
     return push.rows  # type: ignore[return-value]
 
 

@@ -18,6 +18,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from schemas import is_place_code, place_level
@@ -57,6 +58,7 @@ class ScopeIndex:
         self._written: dict[tuple[str, str], Mapping] = {}  # see remember()
         self._written_lock = threading.Lock()
         self._fresh_as_of = float("-inf")  # when the last completed run began reading
+        self._helpers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="scope-index")
 
     def remember(self, written: Mapping[tuple[str, str], Mapping]) -> None:
         """Bodies of revisions just written to the store, by (id, rev): the next
@@ -103,6 +105,14 @@ class ScopeIndex:
                     )
             self._fresh_as_of = started
             return indexed
+
+    def catch_up_meanwhile(self, *, needed_as_of: float) -> Future[int]:
+        """`catch_up` in a thread of the index's own, for a caller with work to do while
+        the store answers (a push, judged by the schemas meanwhile)."""
+        return self._helpers.submit(self.catch_up, needed_as_of=needed_as_of)
+
+    def close(self) -> None:
+        self._helpers.shutdown()
 
     def _with_docs(
         self, rows: list[dict], written: Mapping[tuple[str, str], Mapping], since: object

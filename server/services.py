@@ -35,6 +35,7 @@ class Services:
         self.scope = ScopeIndex(self.db, self.store)
 
     def close(self) -> None:
+        self.scope.close()
         self.validator.close()
         self.store.close()
         self.db.close()
