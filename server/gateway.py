@@ -351,6 +351,17 @@ class _Push:
                 accepted.append((index, pushed))
         if not accepted:
             return
+        # Replicated revisions keep their ids: the index may meet them before the write
+        # returns (another push's catch-up) and take their bodies from here.
+        revisions = {
+            (p.doc["_id"], p.doc["_rev"]): p.doc
+            for _, p in accepted
+            if not self.new_edits and isinstance(p.doc.get("_rev"), str)
+        }
+        with scope_index().writing(revisions):
+            self._write_accepted(store, accepted)
+
+    def _write_accepted(self, store: Store, accepted: list[tuple[int, Pushed]]) -> None:
         written = _write(store, [p.doc for _, p in accepted], self.new_edits)
         # Only documents that have a live notice need one cleared: one index query, not
         # a store read per document.

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from schemas import is_place_code, place_level
@@ -56,6 +57,7 @@ class ScopeIndex:
         self.db, self.store = db, store
         self._follow_lock = threading.Lock()
         self._written: dict[tuple[str, str], Mapping] = {}  # see remember()
+        self._being_written: dict[tuple[str, str], Mapping] = {}  # see writing()
         self._written_lock = threading.Lock()
         self._fresh_as_of = float("-inf")  # when the last completed run began reading
         self._helpers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="scope-index")
@@ -66,6 +68,21 @@ class ScopeIndex:
         of reading it back (pushes index what they wrote, their own and each other's)."""
         with self._written_lock:
             self._written.update(written)
+
+    @contextmanager
+    def writing(self, bodies: Mapping[tuple[str, str], Mapping]) -> Iterator[None]:
+        """Around a store write of revisions whose ids are known beforehand (replicated
+        ones): a catch-up that finds one of them in the feed before the write returns
+        takes its body from here instead of reading it back. `remember` what landed
+        before leaving."""
+        with self._written_lock:
+            self._being_written.update(bodies)
+        try:
+            yield
+        finally:
+            with self._written_lock:
+                for key in bodies:
+                    self._being_written.pop(key, None)
 
     def catch_up(self, *, needed_as_of: float | None = None) -> int:
         """Index every change the store made since the last call; returns how many.
@@ -83,7 +100,7 @@ class ScopeIndex:
             # Whatever was remembered before the feed is read is in it (or was indexed
             # already): what this run does not use is stale, and dropped with it.
             with self._written_lock:
-                written, self._written = self._written, {}
+                written, self._written = {**self._being_written, **self._written}, {}
             since = json.loads(self._meta("indexed_store_seq"))
             feed = self.store.changes(since=since, style="all_docs", include_docs=not written)
             indexed = 0

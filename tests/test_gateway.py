@@ -243,3 +243,21 @@ def test_revs_diff_asks_the_store_only_about_documents_the_caller_sees(
     # the store's own answer (pouchdb-server leaves out possible_ancestors)
     assert answer.json()[held["_id"]]["missing"] == [later]
     assert asked == [{held["_id"]: [written["rev"], later]}]
+
+
+def test_a_catch_up_during_a_write_takes_the_bodies_being_written(county: County) -> None:
+    """A replicated revision's id is known before the store write returns: a catch-up
+    that meets it meanwhile (another push's) indexes it from the body being written,
+    and once the write is over that body is no longer offered."""
+    store = county_store(county)
+    doc = {**village_records(VILLAGE, 1, seed=39)[2], "_rev": "1-" + "c" * 32}
+    grid = f"{VILLAGE}002"
+    with county.app.app_context():
+        scope = services().scope
+        scope.catch_up()
+        # A different place than stored: it shows where the index took the place from.
+        with scope.writing({(doc["_id"], doc["_rev"]): {**doc, "place": grid}}):
+            store.bulk_docs([doc], new_edits=False)
+            assert scope.catch_up() == 1
+            assert scope.lookup(doc["_id"]).place == grid
+        assert scope._being_written == {}
