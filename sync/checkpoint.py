@@ -106,6 +106,10 @@ class Checkpointer:
                 return
             except Conflict:  # another writer got in between: re-read, merge, retry
                 self._held[side] = _read_raw(store, self.rep_id)
+                # ... or this very write landed and only its answer was lost (a retried
+                # PUT then conflicts with itself): then it is done.
+                if _without_rev(self._held[side]) == _without_rev(doc):
+                    return
         raise StoreError(f"could not write checkpoint _local/{self.rep_id}: kept conflicting")
 
 
@@ -114,3 +118,7 @@ def _read_raw(store: Store, rep_id: str) -> dict | None:
         return store.get_local(rep_id)
     except NotFound:
         return None
+
+
+def _without_rev(doc: Mapping | None) -> dict | None:
+    return None if doc is None else {k: v for k, v in doc.items() if k != "_rev"}

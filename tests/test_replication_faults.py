@@ -133,3 +133,29 @@ def test_a_413_halves_the_batch_until_the_oversize_document_stands_alone(
             assert server.info()["doc_count"] == 299
             assert any(entry.status == 413 for entry in proxy.log)
             server.http.request("DELETE")
+
+
+def test_a_checkpoint_whose_answer_was_lost_is_not_written_again(
+    tmp_path: Path, couch_url: str
+) -> None:
+    """A checkpoint PUT lands but its answer is lost: the retried PUT conflicts with the
+    revision it made itself. Re-reading shows this very checkpoint, so it is done; it is
+    not written again, which could lose its answer once more, and again."""
+    db_name = f"checkpoint-{uuid.uuid4().hex[:10]}"
+    lost = Fault("forward_then_500")
+    # _local requests: the first read; then per checkpoint a read, the PUT (answer lost),
+    # its retry (409) and the re-read.
+    steps = [None] + [None, lost, None, None] * 3
+    plan = FaultPlan.script(steps, only_paths=r"_local")
+    with (
+        sqlite_store(tmp_path, "tablet") as tablet,
+        FaultProxy(upstream=couch_url, plan=plan) as proxy,
+    ):
+        tablet.bulk_docs(list(home_visits(300, seed=13)))
+        with through(proxy, db_name) as server:
+            result = replicate(tablet, server, batch_size=100)
+            assert result.ok and result.docs_written == 300
+            assert sum(fault.kind == "forward_then_500" for fault in proxy.faults) == 3
+            checkpoint = server.get_local(result.replication_id)
+            assert checkpoint["source_last_seq"] == result.last_seq
+            server.http.request("DELETE")
