@@ -103,23 +103,18 @@ class ScopeIndex:
                 written, self._written = {**self._being_written, **self._written}, {}
             since = json.loads(self._meta("indexed_store_seq"))
             feed = self.store.changes(since=since, style="all_docs", include_docs=not written)
-            indexed = 0
+            indexed, checkpoint = 0, since
             for batch in _batches(feed, INDEX_BATCH):
                 if written:
                     batch = self._with_docs(batch, written, since)
+                checkpoint = batch[-1]["seq"]
                 with self.db.write() as conn:
                     self._index_batch(conn, batch)
-                    conn.execute(
-                        "UPDATE meta SET value = ? WHERE key = 'indexed_store_seq'",
-                        (json.dumps(batch[-1]["seq"]),),
-                    )
+                    _set_checkpoint(conn, checkpoint)
                 indexed += len(batch)
-            if feed.last_seq != since:
+            if feed.last_seq != checkpoint:  # past the last row (CouchDB may say so)
                 with self.db.write() as conn:
-                    conn.execute(
-                        "UPDATE meta SET value = ? WHERE key = 'indexed_store_seq'",
-                        (json.dumps(feed.last_seq),),
-                    )
+                    _set_checkpoint(conn, feed.last_seq)
             self._fresh_as_of = started
             return indexed
 
@@ -290,6 +285,10 @@ def _entry(row: tuple) -> IndexEntry:
     return IndexEntry(
         doc_id, gseq, place, doc_type, bool(personal), bool(deleted), json.loads(leaves)
     )
+
+
+def _set_checkpoint(conn, seq: object) -> None:  # noqa: ANN001 - sqlite3
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'indexed_store_seq'", (json.dumps(seq),))
 
 
 def _batches(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
