@@ -72,9 +72,7 @@ def visible(doc_id: str) -> IndexEntry:
 def _catch_up() -> None:
     g.arrived = time.monotonic()
     # `_local` documents are the caller's own (local_docs.py), never looked up in the
-    # index: a replicator's checkpoint, after every batch, need not wait for it. Nor does
-    # `_revs_diff`: an index behind the store only makes it answer "missing" for more
-    # revisions, which the push that follows then finds held (see revs_diff). A push
+    # index: a replicator's checkpoint, after every batch, need not wait for it. A push
     # catches up while the schemas judge it (save_pushed).
     if request.endpoint not in _CATCH_UP_ELSEWHERE:
         # Changes made before this request must be in the index; a run that began
@@ -83,13 +81,7 @@ def _catch_up() -> None:
 
 
 _CATCH_UP_ELSEWHERE = frozenset(
-    {
-        "gateway.local_doc",
-        "gateway.revs_diff",
-        "gateway.bulk_docs",
-        "gateway.put_doc",
-        "gateway.delete_doc",
-    }
+    {"gateway.local_doc", "gateway.bulk_docs", "gateway.put_doc", "gateway.delete_doc"}
 )
 
 
@@ -181,9 +173,7 @@ def revs_diff() -> Response:
     # seen (a new one: nearly every id a tablet asks about) or one the caller may not
     # see is answered here as wholly missing, the store's answer for a missing document,
     # so neither an error, an entry's shape nor its position tells a hidden document
-    # from a missing one. Only documents the caller sees are asked of the store. An
-    # index a little behind the store can only over-report: the tablet then sends a
-    # revision the store holds, which the write takes as already there.
+    # from a missing one. Only documents the caller sees are asked of the store.
     for doc_id, revs in body.items():
         check_doc_id(doc_id)
         if not isinstance(revs, list):

@@ -81,8 +81,9 @@ class ScopeIndex:
             yield
         finally:
             with self._written_lock:
-                for key in bodies:
-                    self._being_written.pop(key, None)
+                for key, body in bodies.items():
+                    if self._being_written.get(key) is body:  # not another push's, since
+                        del self._being_written[key]
 
     def catch_up(self, *, needed_as_of: float | None = None) -> int:
         """Index every change the store made since the last call; returns how many.

@@ -220,8 +220,6 @@ def test_revs_diff_asks_the_store_only_about_documents_the_caller_sees(
     county.add_user("wangfang", "volunteer", VILLAGE)
     held, new = village_records(VILLAGE, 1, seed=37)[:2]
     (written,) = county_store(county).bulk_docs([held])
-    with county.app.app_context():
-        services().scope.catch_up()  # as any pull or push would (a _revs_diff does not)
     later = "2-" + "a" * 32
     store = county_store(county)
     asked: list[dict] = []
