@@ -15,6 +15,7 @@ by any path (the gateway, CouchDB's own replication, a conflict merge) are seen.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -31,6 +32,8 @@ PERSONAL_TYPES = frozenset({"home_visit", "household"})  # hold vulnerable peopl
 LEVELS = ("county", "township", "village", "grid")
 LEVEL_LENGTHS = {"county": 6, "township": 9, "village": 12, "grid": 15}
 INDEX_BATCH = 500
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,9 @@ class ScopeIndex:
     def catch_up_meanwhile(self, *, needed_as_of: float) -> Future[int]:
         """`catch_up` in a thread of the index's own, for a caller with work to do while
         the store answers (a push, judged by the schemas meanwhile)."""
-        return self._helpers.submit(self.catch_up, needed_as_of=needed_as_of)
+        running = self._helpers.submit(self.catch_up, needed_as_of=needed_as_of)
+        running.add_done_callback(_log_failure)  # also when the caller never asks
+        return running
 
     def close(self) -> None:
         self._helpers.shutdown()
@@ -286,6 +291,12 @@ def _entry(row: tuple) -> IndexEntry:
     return IndexEntry(
         doc_id, gseq, place, doc_type, bool(personal), bool(deleted), json.loads(leaves)
     )
+
+
+def _log_failure(done: Future[int]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        # The type only: a store error's text may hold a URL with credentials.
+        log.warning("scope index catch-up failed (%s)", type(done.exception()).__name__)
 
 
 def _set_checkpoint(conn, seq: object) -> None:  # noqa: ANN001 - sqlite3

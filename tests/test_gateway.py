@@ -15,6 +15,7 @@ from server.demo_county import DemoCounty
 from server.services import services
 from sync import Store
 from sync.couch_store import CouchStore
+from sync.errors import PeerUnavailable
 from sync.replicator import replicate
 
 
@@ -259,3 +260,27 @@ def test_a_catch_up_during_a_write_takes_the_bodies_being_written(county: County
             assert scope.catch_up() == 1
             assert scope.lookup(doc["_id"]).place == grid
         assert scope._being_written == {}
+
+
+def test_a_failed_catch_up_in_the_background_is_logged(
+    county: County, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A push's catch-up runs in a thread of the index's own; if it fails, the log says
+    so even when no request is left to wait for it."""
+    store = county_store(county)
+
+    def unreachable(**options: object):  # noqa: ANN202
+        raise PeerUnavailable("the county store is unreachable")
+
+    with county.app.app_context():
+        scope = services().scope
+        monkeypatch.setattr(store, "changes", unreachable)
+        with caplog.at_level("WARNING", logger="server.scope"):
+            running = scope.catch_up_meanwhile(needed_as_of=time.monotonic())
+            with pytest.raises(PeerUnavailable):
+                running.result(timeout=30)
+            logged = "scope index catch-up failed (PeerUnavailable)"
+            deadline = time.monotonic() + 10  # the callback runs just after the result is set
+            while logged not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.01)
+    assert logged in caplog.text
