@@ -85,7 +85,8 @@ class ScopeIndex:
         finally:
             with self._written_lock:
                 for key, body in bodies.items():
-                    if self._being_written.get(key) is body:  # not another push's, since
+                    # Unless another push registered the same revision since: its own.
+                    if self._being_written.get(key) is body:
                         del self._being_written[key]
 
     def catch_up(self, *, needed_as_of: float | None = None) -> int:
