@@ -73,7 +73,8 @@ def _catch_up() -> None:
     g.arrived = time.monotonic()
     # `_local` documents are the caller's own (local_docs.py), never looked up in the
     # index: a replicator's checkpoint, after every batch, need not wait for it. A push
-    # catches up while the schemas judge it (save_pushed).
+    # catches up while the schemas judge it (save_pushed), `_revs_diff` only when it
+    # must (revs_diff).
     if request.endpoint not in _CATCH_UP_ELSEWHERE:
         # Changes made before this request must be in the index; a run that began
         # after it arrived (another request's, while this one waited) has them.
@@ -81,7 +82,13 @@ def _catch_up() -> None:
 
 
 _CATCH_UP_ELSEWHERE = frozenset(
-    {"gateway.local_doc", "gateway.bulk_docs", "gateway.put_doc", "gateway.delete_doc"}
+    {
+        "gateway.local_doc",
+        "gateway.revs_diff",
+        "gateway.bulk_docs",
+        "gateway.put_doc",
+        "gateway.delete_doc",
+    }
 )
 
 
@@ -168,7 +175,6 @@ def revs_diff() -> Response:
     body = json_body()
     if not isinstance(body, dict):
         raise BadRequest("_revs_diff needs an object of {id: [revs]}")
-    user = current_user()
     # Every entry is checked here, alike for every id. A document the index has never
     # seen (a new one: nearly every id a tablet asks about) or one the caller may not
     # see is answered here as wholly missing, the store's answer for a missing document,
@@ -179,8 +185,15 @@ def revs_diff() -> Response:
         if not isinstance(revs, list):
             raise BadRequest(f"_revs_diff: revisions of {doc_id[:80]!r} must be a list")
     wanted = {doc_id: [revtree.normalize_rev(rev) for rev in revs] for doc_id, revs in body.items()}
-    known = scope_index().lookup_many(list(body))
-    seen = {doc_id for doc_id, entry in known.items() if may_read(user, entry)}
+    seen = _seen(wanted)
+    if seen:
+        # One of them may have left the caller's scope since the index last read the
+        # store: asked again on an index holding every change made before this request.
+        # Without such an id there is nothing to wait for: a document the index has not
+        # read yet is answered as missing, so the replicator sends it, and the push is
+        # judged on a caught-up index (the store keeps a revision it holds only once).
+        scope_index().catch_up(needed_as_of=g.arrived)
+        seen = _seen(seen)
     stored = services().store.revs_diff({i: wanted[i] for i in seen}) if seen else {}
     answer = {}
     for doc_id, revs in wanted.items():
@@ -189,6 +202,13 @@ def revs_diff() -> Response:
         elif doc_id not in seen and revs:
             answer[doc_id] = {"missing": revs}
     return reply(answer)
+
+
+def _seen(doc_ids: Iterable[str]) -> set[str]:
+    """Those of `doc_ids` that the caller may read, by the index as it is now."""
+    user = current_user()
+    known = scope_index().lookup_many(list(doc_ids))
+    return {doc_id for doc_id, entry in known.items() if may_read(user, entry)}
 
 
 @bp.post("/_bulk_get")

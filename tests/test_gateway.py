@@ -221,6 +221,8 @@ def test_revs_diff_asks_the_store_only_about_documents_the_caller_sees(
     county.add_user("wangfang", "volunteer", VILLAGE)
     held, new = village_records(VILLAGE, 1, seed=37)[:2]
     (written,) = county_store(county).bulk_docs([held])
+    with county.app.app_context():
+        services().scope.catch_up()  # the index has read `held`
     later = "2-" + "a" * 32
     store = county_store(county)
     asked: list[dict] = []
@@ -242,6 +244,68 @@ def test_revs_diff_asks_the_store_only_about_documents_the_caller_sees(
     # the store's own answer (pouchdb-server leaves out possible_ancestors)
     assert answer.json()[held["_id"]]["missing"] == [later]
     assert asked == [{held["_id"]: [written["rev"], later]}]
+
+
+def test_revs_diff_does_not_wait_for_the_index_without_a_document_the_caller_sees(
+    county: County, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked only about documents the index does not show the caller, `_revs_diff` does
+    not read the store's feed: a document written since the index last read it is
+    answered as missing (the replicator sends it again, and the push is judged on a
+    caught-up index)."""
+    county.add_user("wangfang", "volunteer", VILLAGE)
+    session = county.session("wangfang")
+    session.get(f"{county.url}/db/", timeout=30).raise_for_status()  # the index has caught up
+    doc = village_records(VILLAGE, 1, seed=41)[0]
+    (written,) = county_store(county).bulk_docs([doc])
+    with county.app.app_context():
+        scope = services().scope
+    caught_up: list[float | None] = []
+    real_catch_up = scope.catch_up
+
+    def counted(*, needed_as_of: float | None = None) -> int:
+        caught_up.append(needed_as_of)
+        return real_catch_up(needed_as_of=needed_as_of)
+
+    monkeypatch.setattr(scope, "catch_up", counted)
+    answer = session.post(
+        f"{county.url}/db/_revs_diff", json={doc["_id"]: [written["rev"]]}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {doc["_id"]: {"missing": [written["rev"]]}}
+    assert caught_up == []
+    # Replicated again, it is judged in scope and kept once.
+    pushed = {**doc, "_rev": written["rev"]}
+    again = session.post(
+        f"{county.url}/db/_bulk_docs", json={"docs": [pushed], "new_edits": False}, timeout=30
+    )
+    assert again.status_code == 201 and again.json() == [], again.text
+    assert county_store(county).get(doc["_id"], revs=True)["_revisions"]["start"] == 1
+    assert quarantined(county) == []
+
+
+def test_revs_diff_catches_up_before_answering_about_a_document_the_caller_saw(
+    county: County,
+) -> None:
+    """A document the index shows the caller may have left their scope since the index
+    last read the store: `_revs_diff` answers after catching up, as for any hidden one."""
+    county.add_user("wangfang", "volunteer", VILLAGE)
+    session = county.session("wangfang")
+    doc = village_records(VILLAGE, 1, seed=43)[0]
+    store = county_store(county)
+    (first,) = store.bulk_docs([doc])
+    session.get(f"{county.url}/db/", timeout=30).raise_for_status()  # the index shows it
+    later = "3-" + "b" * 32
+    seen = session.post(f"{county.url}/db/_revs_diff", json={doc["_id"]: [later]}, timeout=30)
+    assert seen.json()[doc["_id"]]["missing"] == [later]  # the store's own answer
+    (moved,) = store.bulk_docs([{**doc, "_rev": first["rev"], "place": f"{OTHER_VILLAGE}001"}])
+    asked = session.post(
+        f"{county.url}/db/_revs_diff",
+        json={doc["_id"]: [first["rev"], moved["rev"], later]},
+        timeout=30,
+    )
+    # The store holds the first two; the caller is told only what a missing id gets.
+    assert asked.json() == {doc["_id"]: {"missing": [first["rev"], moved["rev"], later]}}
 
 
 def test_a_catch_up_during_a_write_takes_the_bodies_being_written(county: County) -> None:
