@@ -191,9 +191,9 @@ def revs_diff() -> Response:
         # store: asked again on an index holding every change made before this request.
         # Without such an id there is nothing to wait for: a document the index has not
         # read yet is answered as missing, so the replicator sends it, and the push is
-        # judged on a caught-up index (the store keeps a revision it holds only once).
+        # judged on a caught-up index (one the store holds is answered as done, _Push.save).
         scope_index().catch_up(needed_as_of=g.arrived)
-        seen = _seen(seen)
+        seen = _seen(wanted)
     stored = services().store.revs_diff({i: wanted[i] for i in seen}) if seen else {}
     answer = {}
     for doc_id, revs in wanted.items():
@@ -337,8 +337,18 @@ class _Push:
     def save(self, part: list[tuple[int, dict]], verdicts: list[Verdict]) -> None:
         """Judge and write one part of the batch: its accepted documents in one store call."""
         store = services().store
+        held = self._held(store, part)
         accepted: list[tuple[int, Pushed]] = []
         for (index, doc), judged in zip(part, verdicts, strict=True):
+            if (
+                isinstance(doc.get("_rev"), str)
+                and (doc["_id"], doc["_rev"]) in held
+                and not _rewrites_history(doc)  # a forged path is refused and kept as ever
+            ):
+                # Writing it would change nothing: it is neither judged again (against a
+                # winner that may have moved on since, e.g. reviewed) nor logged twice.
+                self.rows[index] = {"ok": True, "id": doc["_id"], "rev": doc["_rev"]}
+                continue
             pushed = Pushed(doc, self.user, self.device or _device_of(doc), judged)
             existing = self.known.get(doc["_id"])
             current = _current(doc["_id"]) if existing else None
@@ -370,6 +380,35 @@ class _Push:
         }
         with scope_index().writing(revisions):
             self._write_accepted(store, accepted)
+
+    def _held(self, store: Store, part: list[tuple[int, dict]]) -> set[tuple[str, str]]:
+        """The replicated revisions of `part` the store already holds (a replayed push, or
+        one that `_revs_diff` answered as missing before the index had read it), among
+        documents the caller may read: for any other, the answer must not tell."""
+        if self.new_edits:
+            return set()
+        sent: dict[tuple[str, str], str] = {}  # (id, _rev as sent) -> the revision
+        for _, doc in part:
+            entry = self.known.get(doc["_id"])
+            if (
+                entry is None
+                or not may_read(self.user, entry)
+                or not isinstance(doc.get("_rev"), str)
+            ):
+                continue
+            try:
+                sent[(doc["_id"], doc["_rev"])] = revtree.normalize_rev(doc["_rev"])
+            except StoreError:
+                continue  # a malformed _rev: judged, and refused, like any other
+        asked: dict[str, list[str]] = {}
+        for (doc_id, _), rev in sent.items():
+            asked.setdefault(doc_id, []).append(rev)
+        missing = store.revs_diff(asked) if asked else {}
+        return {
+            key
+            for key, rev in sent.items()
+            if rev not in missing.get(key[0], {}).get("missing", ())
+        }
 
     def _write_accepted(self, store: Store, accepted: list[tuple[int, Pushed]]) -> None:
         written = _write(store, [p.doc for _, p in accepted], self.new_edits)

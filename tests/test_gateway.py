@@ -15,7 +15,7 @@ from server.demo_county import DemoCounty
 from server.services import services
 from sync import Store
 from sync.couch_store import CouchStore
-from sync.errors import PeerUnavailable
+from sync.errors import NotFound, PeerUnavailable
 from sync.replicator import replicate
 
 
@@ -34,6 +34,19 @@ def invalid_records(village_code: str) -> list[dict]:
     bad_time = {**bad_time, "visited_at": "2024-08-25 09:30"}  # no time zone
     wrong_place = {**wrong_place, "place": OTHER_VILLAGE + "001"}  # outside the volunteer's scope
     return [bad_time, wrong_place]
+
+
+def logged(county: County, doc_id: str) -> list[tuple[str, str]]:
+    """The write log's (rev, outcome) rows of one document."""
+    with county.app.app_context(), services().db.read() as conn:
+        return conn.execute(
+            "SELECT rev, outcome FROM write_log WHERE doc_id = ? ORDER BY id", (doc_id,)
+        ).fetchall()
+
+
+def _revisions(rev: str) -> dict:
+    pos, _, rev_hash = rev.partition("-")
+    return {"start": int(pos), "ids": [rev_hash]}
 
 
 def county_store(county: County) -> Store:
@@ -251,13 +264,17 @@ def test_revs_diff_does_not_wait_for_the_index_without_a_document_the_caller_see
 ) -> None:
     """Asked only about documents the index does not show the caller, `_revs_diff` does
     not read the store's feed: a document written since the index last read it is
-    answered as missing (the replicator sends it again, and the push is judged on a
-    caught-up index)."""
+    answered as missing. Sent again, a revision the store holds is answered as done
+    without being judged again: not against a winner that moved on since (reviewed by
+    county staff), not quarantined, no notice, nothing in the write log."""
     county.add_user("wangfang", "volunteer", VILLAGE)
     session = county.session("wangfang")
     session.get(f"{county.url}/db/", timeout=30).raise_for_status()  # the index has caught up
     doc = village_records(VILLAGE, 1, seed=41)[0]
-    (written,) = county_store(county).bulk_docs([doc])
+    store = county_store(county)
+    (first,) = store.bulk_docs([doc])
+    review = {"state": "approved", "by": "user:chenke", "at": "2024-06-07T09:00:00+08:00"}
+    (reviewed,) = store.bulk_docs([{**doc, "_rev": first["rev"], "review": review}])
     with county.app.app_context():
         scope = services().scope
     caught_up: list[float | None] = []
@@ -269,19 +286,62 @@ def test_revs_diff_does_not_wait_for_the_index_without_a_document_the_caller_see
 
     monkeypatch.setattr(scope, "catch_up", counted)
     answer = session.post(
-        f"{county.url}/db/_revs_diff", json={doc["_id"]: [written["rev"]]}, timeout=30
+        f"{county.url}/db/_revs_diff", json={doc["_id"]: [first["rev"]]}, timeout=30
     )
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {doc["_id"]: {"missing": [written["rev"]]}}
+    assert answer.json() == {doc["_id"]: {"missing": [first["rev"]]}}
     assert caught_up == []
-    # Replicated again, it is judged in scope and kept once.
-    pushed = {**doc, "_rev": written["rev"]}
+    pushed = {**doc, "_rev": first["rev"], "_revisions": _revisions(first["rev"])}
     again = session.post(
         f"{county.url}/db/_bulk_docs", json={"docs": [pushed], "new_edits": False}, timeout=30
     )
     assert again.status_code == 201 and again.json() == [], again.text
-    assert county_store(county).get(doc["_id"], revs=True)["_revisions"]["start"] == 1
+    assert store.get(doc["_id"])["_rev"] == reviewed["rev"]
     assert quarantined(county) == []
+    assert logged(county, doc["_id"]) == []
+    with pytest.raises(NotFound):
+        store.get(notice_id(doc["_id"]))
+
+
+def test_a_replayed_push_is_written_and_logged_once(county: County) -> None:
+    county.add_user("wangfang", "volunteer", VILLAGE)
+    session = county.session("wangfang")
+    docs = [
+        {**doc, "_rev": f"1-{n:032x}", "_revisions": _revisions(f"1-{n:032x}")}
+        for n, doc in enumerate(village_records(VILLAGE, 1, seed=45), start=1)
+    ]
+    for _ in range(2):
+        answer = session.post(
+            f"{county.url}/db/_bulk_docs", json={"docs": docs, "new_edits": False}, timeout=30
+        )
+        assert answer.status_code == 201 and answer.json() == [], answer.text
+    for doc in docs:
+        assert logged(county, doc["_id"]) == [(doc["_rev"], "accepted")]
+
+
+def test_revs_diff_after_a_catch_up_answers_every_id_from_the_caught_up_index(
+    county: County,
+) -> None:
+    """Once one seen document made `_revs_diff` catch up, a document the index had not
+    read yet gets the store's answer too."""
+    county.add_user("wangfang", "volunteer", VILLAGE)
+    session = county.session("wangfang")
+    seen, unread = village_records(VILLAGE, 1, seed=47)[:2]
+    store = county_store(county)
+    (held,) = store.bulk_docs([seen])
+    session.get(f"{county.url}/db/", timeout=30).raise_for_status()  # the index shows `seen`
+    (written,) = store.bulk_docs([unread])
+    later = "5-" + "c" * 32
+    answer = session.post(
+        f"{county.url}/db/_revs_diff",
+        json={seen["_id"]: [held["rev"], later], unread["_id"]: [written["rev"], later]},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    assert {i: entry["missing"] for i, entry in answer.json().items()} == {
+        seen["_id"]: [later],
+        unread["_id"]: [later],
+    }
 
 
 def test_revs_diff_catches_up_before_answering_about_a_document_the_caller_saw(
