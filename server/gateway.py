@@ -32,11 +32,11 @@ from .arrival import (
     write_notice,
 )
 from .auth import current_user, device_id, login_required
-from .http_io import flag, int_arg, json_arg, json_body, reply, store_error
+from .http_io import flag, gzipped, int_arg, json_arg, json_body, reply, store_error
 from .scope import IndexEntry, ScopeIndex
 from .services import services
 from .users import User
-from .validation import Verdict
+from .validation import RequestBody, Verdict, is_formed
 
 bp = Blueprint("gateway", __name__, url_prefix="/db")
 bp.register_error_handler(StoreError, store_error)
@@ -266,19 +266,22 @@ def bulk_docs() -> Response:
     new_edits = body.get("new_edits", True)
     if not isinstance(new_edits, bool):
         raise BadRequest("new_edits must be true or false")
-    rows = save_pushed(docs, new_edits)
+    rows = save_pushed(docs, new_edits, RequestBody(request.get_data(cache=True), gzipped()))
     if new_edits:
         return reply(rows, 201)
     return reply([row for row in rows if "error" in row], 201)
 
 
-def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
+def save_pushed(
+    docs: Iterable[object], new_edits: bool, body: RequestBody | None = None
+) -> list[dict]:
     """Judge every pushed document; write the accepted ones, keep the refused ones in the
-    quarantine. One row per document, in order."""
+    quarantine. One row per document, in order. `body`: the request `docs` came in, when
+    they are its `docs` member as sent (the schemas may judge them from it)."""
     push = _Push(current_user(), device_id(), new_edits, Ledger(new_edits))
     docs = list(docs)
-    push.rows = [None if _has_id(doc) else dict(MALFORMED_ROW) for doc in docs]
-    formed = [(index, doc) for index, doc in enumerate(docs) if _has_id(doc)]
+    push.rows = [None if is_formed(doc) else dict(MALFORMED_ROW) for doc in docs]
+    formed = [(index, doc) for index, doc in enumerate(docs) if is_formed(doc)]
     # Whether a document is in the caller's scope is judged on an index holding every
     # change made before the push arrived; the store is asked for those while the
     # schemas judge the first part (the wait is mostly the store's, not ours).
@@ -288,7 +291,7 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
     # part is written once judged, while the workers go on with the next.
     done = 0
     try:
-        parts = services().validator.verdict_parts([doc for _, doc in formed])
+        parts = services().validator.verdict_parts([doc for _, doc in formed], body)
         for number, verdicts in enumerate(parts):
             if number == 0:
                 caught_up.result()
@@ -491,10 +494,6 @@ def _current(doc_id: str) -> dict | None:
         return services().store.get(doc_id)
     except NotFound:
         return None
-
-
-def _has_id(doc: object) -> bool:
-    return isinstance(doc, dict) and isinstance(doc.get("_id"), str)
 
 
 def _device_of(doc: dict) -> str | None:

@@ -15,6 +15,11 @@ from sync.errors import BadRequest, StoreError, TooLarge
 GZIP_MIN_BYTES = 1024
 
 
+def gzipped() -> bool:
+    """Whether the request body is gzipped."""
+    return request.headers.get("Content-Encoding", "").lower() == "gzip"
+
+
 def json_body() -> object:
     """The request body as JSON: gzip undone (bounded, so a zip bomb is a 413), UTF-8
     checked, nesting limited, size limited to MAX_CONTENT_LENGTH."""
@@ -23,7 +28,7 @@ def json_body() -> object:
     if request.content_length is None and len(raw) >= limit:
         # A streamed (chunked) body is cut at the limit without a word: refuse, never half-read.
         raise TooLarge(f"request body is larger than the limit of {limit} bytes")
-    if request.headers.get("Content-Encoding", "").lower() == "gzip":
+    if gzipped():
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
             raw = inflater.decompress(raw, limit + 1)

@@ -1,17 +1,26 @@
-"""Schema verdicts on pushed records, spread over worker processes when many pushes
-run at once.
+"""Schema verdicts on pushed records, in worker processes for large pushes.
 
 Validating a record is the gateway's largest cost per document (about 50 µs for a
 home visit with the load plans) and pure Python, so the server's threads share one
-interpreter for it. While MIN_CONCURRENT pushes or more are judged at once, a large
-push is split over a pool of worker processes (`VALIDATION_WORKERS`, by default one
-per core up to four), started on the first such push. One tablet's pushes, small
-pushes, and any push while the pool is broken are judged in this process. Either
-way the verdict comes from the one function `verdict`.
+interpreter for it. A large push is judged in a pool of worker processes
+(`VALIDATION_WORKERS`, by default one per core up to four, all started on the first
+such push):
+
+- while fewer than MIN_CONCURRENT pushes are judged at once (one tablet's pushes),
+  a push is judged by one worker from its request body as it arrived: nothing is
+  encoded again to cross over, and the server's thread goes on meanwhile (the
+  scope index catches up);
+- with more at once, a push is split into parts over the workers, each part
+  written as soon as it is judged.
+
+Small pushes, pushes with no request body to hand over, and any push while the
+pool is broken are judged in this process. Either way the verdict comes from the
+one function `verdict`.
 """
 
 from __future__ import annotations
 
+import gzip
 import logging
 import multiprocessing
 import os
@@ -31,10 +40,10 @@ from schemas import (
 from sync.documents import dump_json, load_json
 
 MIN_PARALLEL = 32  # fewer records are judged here: a round trip to the pool costs ~1 ms
-# A push judged while few others are, is judged here: its thread has the interpreter
-# (nearly) to itself, and waiting for the workers' parts made one tablet's push slower
-# (bench_gateway; a replicator keeps two batches in flight). With more pushes at once,
-# their threads would queue on the interpreter lock: the pool.
+# A push judged while few others are (a replicator keeps two batches in flight) goes to
+# one worker whole: split into parts, each written on its own, one tablet's push was
+# slower than in the server (bench_gateway). With more pushes at once, parts spread
+# each push over the workers.
 MIN_CONCURRENT = 3
 PARTS_PER_WORKER = 3
 MIN_PART = 16
@@ -43,6 +52,22 @@ DEFAULT_MAX_WORKERS = 4
 _NOT_SENT = COUCHDB_SPECIAL_MEMBERS - {"_deleted"}
 
 log = logging.getLogger(__name__)
+_POOL_BROKEN = (BrokenProcessPool, CancelledError, RuntimeError, OSError)
+
+
+@dataclass(frozen=True)
+class RequestBody:
+    """A push's `_bulk_docs` request body as it arrived, already read and checked by the
+    server (size, gzip, JSON): what a worker judges a lone push from."""
+
+    data: bytes
+    gzipped: bool
+
+
+def is_formed(doc: object) -> bool:
+    """A pushed document the schemas judge: an object with a string `_id` (any other
+    entry of a push gets a bad_request row of its own)."""
+    return isinstance(doc, dict) and isinstance(doc.get("_id"), str)
 
 
 @dataclass(frozen=True)
@@ -73,6 +98,17 @@ def _verdicts_of_json(texts: list[str]) -> list[Verdict]:
     return [verdict(load_json(text.encode("utf-8"))) for text in texts]  # type: ignore[arg-type]
 
 
+def _verdicts_of_body(body: RequestBody) -> list[Verdict]:
+    """A worker's whole lone push: the verdicts on its formed documents, in order."""
+    data = gzip.decompress(body.data) if body.gzipped else body.data
+    docs = load_json(data)["docs"]  # type: ignore[index]
+    return _verdicts([doc for doc in docs if is_formed(doc)])
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
 def default_workers() -> int:
     return min(DEFAULT_MAX_WORKERS, os.cpu_count() or 1)
 
@@ -96,20 +132,38 @@ class Validator:
     def verdicts(self, docs: list[Mapping]) -> list[Verdict]:
         return [v for part in self.verdict_parts(docs) for v in part]
 
-    def verdict_parts(self, docs: list[Mapping]) -> Iterator[list[Verdict]]:
+    def verdict_parts(
+        self, docs: list[Mapping], body: RequestBody | None = None
+    ) -> Iterator[list[Verdict]]:
         """The verdicts on `docs`, in order, in consecutive parts as they are ready, so
-        the caller can act on one part while the workers judge the next."""
+        the caller can act on one part while the workers judge the next. `body`: the
+        request `docs` are the formed documents of, for a worker to judge them from."""
         with self._lock:
             self._judging += 1
             busy = self._judging >= self.min_concurrent
         try:
-            if self.workers == 0 or len(docs) < self.min_parallel or not busy:
+            if self.workers == 0 or len(docs) < self.min_parallel:
                 yield _verdicts(docs)
-            else:
+            elif busy:
                 yield from self._pooled_parts(docs)
+            else:
+                yield self._whole(docs, body)
         finally:
             with self._lock:
                 self._judging -= 1
+
+    def _whole(self, docs: list[Mapping], body: RequestBody | None) -> list[Verdict]:
+        """A lone push's verdicts, by one worker from its request body."""
+        if body is None:
+            return _verdicts(docs)
+        pool = self._started()
+        try:
+            verdicts = pool.submit(_verdicts_of_body, body).result()
+        except _POOL_BROKEN as exc:
+            self._broke(pool, exc)
+            return _verdicts(docs)
+        # Never expected: the body is what `docs` were read from. Judged here if not.
+        return verdicts if len(verdicts) == len(docs) else _verdicts(docs)
 
     def _pooled_parts(self, docs: list[Mapping]) -> Iterator[list[Verdict]]:
         try:
@@ -127,11 +181,8 @@ class Validator:
             for part in pool.map(_verdicts_of_json, parts):
                 yield part
                 done += len(part)
-        except (BrokenProcessPool, CancelledError, RuntimeError, OSError) as exc:
-            # A worker died (killed, out of memory), or another request found the pool
-            # broken and shut it down: judge the rest here, start afresh next time.
-            log.warning("validation pool broke (%s); judging in the server", type(exc).__name__)
-            self._discard(pool)
+        except _POOL_BROKEN as exc:
+            self._broke(pool, exc)
             yield _verdicts(docs[done:])
 
     def _started(self) -> ProcessPoolExecutor:
@@ -139,10 +190,25 @@ class Validator:
             if self._pool is None:
                 # spawn, not fork: the server has threads (waitress), and a forked child
                 # would inherit their locks in whatever state they were.
-                self._pool = ProcessPoolExecutor(
+                pool = ProcessPoolExecutor(
                     self.workers, mp_context=multiprocessing.get_context("spawn")
                 )
+                # All of them now: the executor starts one per task submitted while none
+                # is idle, which would otherwise start the second amid a tablet's push.
+                try:
+                    for started in [pool.submit(_ready) for _ in range(self.workers)]:
+                        started.result()
+                except _POOL_BROKEN:
+                    pass  # the push's own task meets it again, and is judged here
+                self._pool = pool
             return self._pool
+
+    def _broke(self, broken: ProcessPoolExecutor, exc: BaseException) -> None:
+        """A worker died (killed, out of memory), or another request found the pool
+        broken and shut it down: the caller judges in the server, the next push starts
+        afresh."""
+        log.warning("validation pool broke (%s); judging in the server", type(exc).__name__)
+        self._discard(broken)
 
     def _discard(self, broken: ProcessPoolExecutor) -> None:
         """Forget `broken`, unless another request already replaced it."""

@@ -3,6 +3,8 @@ and a pool that breaks costs nothing but time."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import signal
 from pathlib import Path
@@ -14,7 +16,7 @@ from test_gateway import quarantined, village_records
 
 from server.demo_county import DemoCounty, home_visits
 from server.services import services
-from server.validation import Validator, verdict
+from server.validation import RequestBody, Validator, is_formed, verdict
 from sync.couch_store import CouchStore
 from sync.errors import PeerUnavailable
 from sync.replicator import replicate
@@ -85,6 +87,40 @@ def test_a_lone_batch_is_judged_here_and_the_pool_serves_concurrent_ones() -> No
         assert validator._pool is not None
         first.close()
         assert validator._judging == 0
+    finally:
+        validator.close()
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_a_lone_push_is_judged_by_one_worker_from_its_request_body(gzipped: bool) -> None:
+    """Alone, a push is judged whole by a worker from the request body as it arrived:
+    here the body's documents differ from those handed over (of a version that does
+    not exist), so the verdicts show what was judged. Malformed entries are skipped, as the gateway
+    skips them."""
+    docs = mixed_batch()
+    sent: list[object] = [{**doc, "schema_version": 99} for doc in docs]
+    sent[3:3] = [5, {"no": "id"}]
+    data = json.dumps({"docs": sent, "new_edits": False}).encode("utf-8")
+    body = RequestBody(gzip.compress(data) if gzipped else data, gzipped)
+    validator = Validator(workers=2, min_parallel=1, min_concurrent=2)
+    try:
+        (part,) = validator.verdict_parts(docs, body)
+        assert part == [verdict(doc) for doc in sent if is_formed(doc)]
+        assert part != [verdict(doc) for doc in docs]
+        assert validator._pool is not None
+        assert len(validator._pool._processes) == 2  # noqa: SLF001 - all started at once
+    finally:
+        validator.close()
+
+
+def test_a_body_that_does_not_hold_the_documents_is_not_trusted() -> None:
+    docs = mixed_batch()
+    data = json.dumps({"docs": docs[:-1]}).encode("utf-8")
+    validator = Validator(workers=2, min_parallel=1, min_concurrent=2)
+    try:
+        assert validator.verdicts(docs) == [verdict(doc) for doc in docs]
+        (part,) = validator.verdict_parts(docs, RequestBody(data, gzipped=False))
+        assert part == [verdict(doc) for doc in docs]
     finally:
         validator.close()
 
