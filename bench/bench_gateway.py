@@ -76,7 +76,7 @@ from server.app import create_app  # noqa: E402
 from server.demo_county import DemoCounty, Village, villages  # noqa: E402
 from server.services import services  # noqa: E402
 from server.users import UserStore  # noqa: E402
-from server.validation import MIN_CONCURRENT, default_workers  # noqa: E402
+from server.validation import MIN_CONCURRENT, MIN_PARALLEL, default_workers  # noqa: E402
 from sync.couch_store import CouchStore  # noqa: E402
 from sync.http_client import basic_auth  # noqa: E402
 from sync.replicator import ReplicationResult, replicate  # noqa: E402
@@ -907,7 +907,10 @@ def _workers_label(workers: int | None) -> str:
     if workers == 0:
         return "none, judged in the server"
     count = f"the default, {default_workers()}" if workers is None else str(workers)
-    return f"{count}, used while {MIN_CONCURRENT}+ pushes are judged at once"
+    return (
+        f"{count}: a push of {MIN_PARALLEL}+ documents whole to one worker, in parts over"
+        f" them while {MIN_CONCURRENT}+ pushes are judged at once"
+    )
 
 
 def _waitress_version() -> str:
