@@ -13,9 +13,10 @@ such push):
 - with more at once, a push is split into parts over the workers, each part
   written as soon as it is judged.
 
-Small pushes, pushes with no request body to hand over, and any push while the
-pool is broken are judged in this process. Either way the verdict comes from the
-one function `verdict`.
+Small pushes, pushes with no request body to hand over, and any push the pool
+fails (a worker died or erred, or a body that does not hold the documents, never
+expected) are judged in this process. Either way the verdict comes from the one
+function `verdict`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from concurrent.futures import CancelledError, ProcessPoolExecutor
+from concurrent.futures import CancelledError, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -48,11 +49,17 @@ MIN_CONCURRENT = 3
 PARTS_PER_WORKER = 3
 MIN_PART = 16
 DEFAULT_MAX_WORKERS = 4
-# What no verdict reads, so it never crosses to a worker (attachment data can be large).
+# What no verdict reads, so it never crosses to a worker in a part (attachment data can
+# be large; a lone push's body crosses whole, as it arrived).
 _NOT_SENT = COUCHDB_SPECIAL_MEMBERS - {"_deleted"}
 
+WORKERS_START_SECONDS = 60  # the first large push waits this long at most for them
+
 log = logging.getLogger(__name__)
-_POOL_BROKEN = (BrokenProcessPool, CancelledError, RuntimeError, OSError)
+# A task's failure that is the pool's: a worker died, or another request shut it down.
+_POOL_FAILED = (BrokenProcessPool, CancelledError)
+# A task not even submitted: the pool is shut down, or a worker could not be started.
+_NOT_SUBMITTED = (RuntimeError, OSError)
 
 
 @dataclass(frozen=True)
@@ -114,8 +121,9 @@ def default_workers() -> int:
 
 
 class Validator:
-    """Verdicts for a batch of documents, in worker processes when it is large and other
-    pushes are being judged too."""
+    """Verdicts for a batch of documents, in worker processes when it is large: whole by
+    one worker from its request body while few pushes are judged at once, in parts over
+    the workers while more are."""
 
     def __init__(
         self, workers: int, min_parallel: int = MIN_PARALLEL, min_concurrent: int = MIN_CONCURRENT
@@ -158,9 +166,14 @@ class Validator:
             return _verdicts(docs)
         pool = self._started()
         try:
-            verdicts = pool.submit(_verdicts_of_body, body).result()
-        except _POOL_BROKEN as exc:
+            judging = pool.submit(_verdicts_of_body, body)
+        except _NOT_SUBMITTED as exc:
             self._broke(pool, exc)
+            return _verdicts(docs)
+        try:
+            verdicts = judging.result()
+        except Exception as exc:  # noqa: BLE001 - whatever failed there, judged here
+            self._failed(pool, exc)
             return _verdicts(docs)
         # Never expected: the body is what `docs` were read from. Judged here if not.
         return verdicts if len(verdicts) == len(docs) else _verdicts(docs)
@@ -175,38 +188,52 @@ class Validator:
         # early takes another.
         size = max(MIN_PART, -(-len(sent) // (PARTS_PER_WORKER * self.workers)))
         parts = [sent[start : start + size] for start in range(0, len(sent), size)]
-        done = 0
         pool = self._started()
         try:
-            for part in pool.map(_verdicts_of_json, parts):
+            judged = pool.map(_verdicts_of_json, parts)  # every part submitted now
+        except _NOT_SUBMITTED as exc:
+            self._broke(pool, exc)
+            yield _verdicts(docs)
+            return
+        done = 0
+        try:
+            for part in judged:
                 yield part
                 done += len(part)
-        except _POOL_BROKEN as exc:
-            self._broke(pool, exc)
+        except Exception as exc:  # noqa: BLE001 - whatever failed there, judged here
+            self._failed(pool, exc)
             yield _verdicts(docs[done:])
 
     def _started(self) -> ProcessPoolExecutor:
         with self._lock:
-            if self._pool is None:
-                # spawn, not fork: the server has threads (waitress), and a forked child
-                # would inherit their locks in whatever state they were.
-                pool = ProcessPoolExecutor(
-                    self.workers, mp_context=multiprocessing.get_context("spawn")
-                )
-                # All of them now: the executor starts one per task submitted while none
-                # is idle, which would otherwise start the second amid a tablet's push.
-                try:
-                    for started in [pool.submit(_ready) for _ in range(self.workers)]:
-                        started.result()
-                except _POOL_BROKEN:
-                    pass  # the push's own task meets it again, and is judged here
-                self._pool = pool
-            return self._pool
+            if self._pool is not None:
+                return self._pool
+            # spawn, not fork: the server has threads (waitress), and a forked child
+            # would inherit their locks in whatever state they were.
+            pool = self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
+            # All of them now: the executor starts one per task submitted while none is
+            # idle, which would otherwise start the second amid a tablet's push.
+            try:
+                starting = [pool.submit(_ready) for _ in range(self.workers)]
+            except _NOT_SUBMITTED:
+                starting = []  # the push's own task meets it again, and is judged here
+        wait(starting, timeout=WORKERS_START_SECONDS)  # other pushes go on meanwhile
+        return pool
+
+    def _failed(self, pool: ProcessPoolExecutor, exc: BaseException) -> None:
+        """A task failed: with the pool (a worker died, it was shut down), or on its own
+        (an error in the worker, which keeps serving); the caller judges in the server."""
+        if isinstance(exc, _POOL_FAILED):
+            self._broke(pool, exc)
+        else:
+            log.warning(
+                "a validation worker failed (%s); judging in the server", type(exc).__name__
+            )
 
     def _broke(self, broken: ProcessPoolExecutor, exc: BaseException) -> None:
-        """A worker died (killed, out of memory), or another request found the pool
-        broken and shut it down: the caller judges in the server, the next push starts
-        afresh."""
+        """The pool failed: forget it (the next push starts afresh)."""
         log.warning("validation pool broke (%s); judging in the server", type(exc).__name__)
         self._discard(broken)
 

@@ -74,7 +74,7 @@ def test_small_batches_and_zero_workers_are_judged_in_the_server() -> None:
     assert small._pool is None and off._pool is None
 
 
-def test_a_lone_batch_is_judged_here_and_the_pool_serves_concurrent_ones() -> None:
+def test_a_lone_batch_without_its_body_is_judged_here_and_the_pool_serves_concurrent_ones() -> None:
     docs = mixed_batch()
     expected = [verdict(doc) for doc in docs]
     validator = Validator(workers=2, min_parallel=1, min_concurrent=2)
@@ -125,6 +125,45 @@ def test_a_body_that_does_not_hold_the_documents_is_not_trusted() -> None:
         validator.close()
 
 
+def test_a_lone_push_whose_worker_is_killed_is_judged_here_and_the_pool_restarts() -> None:
+    docs = mixed_batch()
+    body = RequestBody(json.dumps({"docs": docs}).encode("utf-8"), gzipped=False)
+    expected = [verdict(doc) for doc in docs]
+    validator = Validator(workers=2, min_parallel=1, min_concurrent=2)
+    try:
+        assert validator.verdicts(docs) == expected  # no body: judged here, no pool
+        (part,) = validator.verdict_parts(docs, body)
+        assert part == expected
+        pool = validator._pool
+        assert pool is not None
+        for pid in list(pool._processes):  # noqa: SLF001 - the only way to reach a worker
+            os.kill(pid, signal.SIGKILL)
+        (part,) = validator.verdict_parts(docs, body)
+        assert part == expected  # judged here after the break
+        (part,) = validator.verdict_parts(docs, body)
+        assert part == expected  # and by a fresh pool after that
+        assert validator._pool is not None and validator._pool is not pool
+    finally:
+        validator.close()
+
+
+def test_an_error_in_a_worker_is_judged_here_and_the_pool_kept() -> None:
+    """A task that fails on its own (here a body said to be gzipped that is not) costs
+    the push nothing but time, and the other pushes keep their pool."""
+    docs = mixed_batch()
+    validator = Validator(workers=2, min_parallel=1, min_concurrent=2)
+    try:
+        (part,) = validator.verdict_parts(docs, RequestBody(b'{"docs": []}', gzipped=True))
+        assert part == [verdict(doc) for doc in docs]
+        pool = validator._pool
+        assert pool is not None
+        (part,) = validator.verdict_parts(docs, RequestBody(b"not json", gzipped=False))
+        assert part == [verdict(doc) for doc in docs]
+        assert validator._pool is pool
+    finally:
+        validator.close()
+
+
 def test_a_killed_worker_falls_back_to_the_server_and_the_pool_restarts() -> None:
     docs = mixed_batch()
     expected = [verdict(doc) for doc in docs]
@@ -142,12 +181,14 @@ def test_a_killed_worker_falls_back_to_the_server_and_the_pool_restarts() -> Non
         validator.close()
 
 
+@pytest.mark.parametrize("min_concurrent", [1, 3])
 def test_a_large_push_through_the_gateway_is_judged_by_the_workers(
-    tmp_path: Path, couch_url: str
+    tmp_path: Path, couch_url: str, min_concurrent: int
 ) -> None:
     """The gateway end to end with two workers: a push of more documents than
     MIN_PARALLEL lands the valid ones and quarantines the invalid ones, as a small push
-    judged in the server does (test_gateway.py)."""
+    judged in the server does (test_gateway.py); in parts (every push counts as busy)
+    and whole, from the gzipped request body (the default: one tablet alone)."""
     good = village_records(VILLAGE, rounds=20, seed=5)  # 60 records
     visits = [d for d in village_records(VILLAGE, rounds=4, seed=6) if d["type"] == "home_visit"]
     bad = [
@@ -157,7 +198,10 @@ def test_a_large_push_through_the_gateway_is_judged_by_the_workers(
     ]
     with (
         live_county(
-            tmp_path / "county", couch_url, VALIDATION_WORKERS=2, VALIDATION_MIN_CONCURRENT=1
+            tmp_path / "county",
+            couch_url,
+            VALIDATION_WORKERS=2,
+            VALIDATION_MIN_CONCURRENT=min_concurrent,
         ) as county,
         sqlite_store(tmp_path, "tablet") as tablet,
     ):
