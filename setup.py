@@ -1,6 +1,6 @@
 """fieldsync: offline-first field data for rural volunteer service teams."""
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="fieldsync",
@@ -8,7 +8,7 @@ setup(
     description="Offline-first field data (patrols, water sources, home visits) "
     "synced by the CouchDB replication protocol",
     python_requires=">=3.11",
-    packages=["schemas", "sync", "server", "field_client"],
+    packages=find_packages(include=["schemas", "sync", "server", "server.*", "field_client"]),
     install_requires=[
         "marshmallow>=3.20,<5",
         "click>=8.1",
@@ -25,5 +25,5 @@ setup(
             "ruff>=0.6",
         ],
     },
-    entry_points={"console_scripts": ["fieldsync=server.cli:main"]},
+    entry_points={"console_scripts": ["fieldsync=server.commands.cli:main"]},
 )

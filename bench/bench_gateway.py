@@ -72,11 +72,11 @@ import measure  # noqa: E402  (bench/measure.py, beside this script)
 import requests  # noqa: E402
 from waitress import create_server, wasyncore  # noqa: E402
 
+from server.accounts.users import UserStore  # noqa: E402
 from server.app import create_app  # noqa: E402
 from server.demo_county import DemoCounty, Village, villages  # noqa: E402
+from server.gateway.validation import MIN_CONCURRENT, MIN_PARALLEL, default_workers  # noqa: E402
 from server.services import services  # noqa: E402
-from server.users import UserStore  # noqa: E402
-from server.validation import MIN_CONCURRENT, MIN_PARALLEL, default_workers  # noqa: E402
 from sync.couch_store import CouchStore  # noqa: E402
 from sync.http_client import basic_auth  # noqa: E402
 from sync.replicator import ReplicationResult, replicate  # noqa: E402
@@ -737,7 +737,11 @@ def run(opts: Options, workdir: Path, backends: list[str]) -> tuple[list, list, 
     with ExitStack() as stack:
         couch_url = couch_pid = None
         if "couchdb" in backends:
-            from peer_server import POUCHDB_SERVER_BIN, PeerStartError, running_pouchdb_server
+            from support.peer_server import (
+                POUCHDB_SERVER_BIN,
+                PeerStartError,
+                running_pouchdb_server,
+            )
 
             problem = None
             if not os.access(POUCHDB_SERVER_BIN, os.X_OK):

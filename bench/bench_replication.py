@@ -225,9 +225,9 @@ def run(opts: Options, workdir: Path) -> tuple[list[tuple[str, str, str, str]], 
     sys.path.insert(0, str(ROOT / "tests"))
     sys.path.insert(0, str(ROOT / "tests" / "peers"))
     import requests
-    from fault_proxy import FaultProxy
-    from peer_server import running_pouchdb_server
-    from pouchdb_client import PouchDB
+    from support.fault_proxy import FaultProxy
+    from support.peer_server import running_pouchdb_server
+    from support.pouchdb_client import PouchDB
 
     from server.demo_county import home_visits
 

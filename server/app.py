@@ -12,10 +12,12 @@ from werkzeug.exceptions import HTTPException
 
 from sync.errors import StoreError
 
-from . import auth, gateway, health, logs, services, staff
+from . import health, logs, services, staff
+from .accounts import auth
+from .gateway import routes as gateway
+from .gateway.validation import MIN_CONCURRENT
 from .http_io import reply
 from .logs import log_event
-from .validation import MIN_CONCURRENT
 
 DEFAULTS: dict[str, object] = {
     "DATA_DIR": "data/county",

@@ -18,8 +18,8 @@ from sync.sqlite_store import SqliteStore
 from sync.store import Store
 
 from .database import open_gateway_database
-from .scope import ScopeIndex
-from .validation import Validator, default_workers
+from .gateway.scope import ScopeIndex
+from .gateway.validation import Validator, default_workers
 
 
 @dataclass

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, request
 
 from schemas import split_message
 
-from .auth import current_user, roles_required
+from .accounts.auth import current_user, roles_required
 from .http_io import flag, int_arg, reply
 from .services import services
 

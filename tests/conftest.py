@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
-# tests/ is not a package, so the peer helpers (tests/peers/peer_server.py, next
-# to the node_modules they run) are made importable by path, for this file and
-# for tests that drive the server directly.
-sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
-
-from gateway_fixtures import county  # noqa: E402, F401  (a live county server, each backend)
-from peer_server import running_pouchdb_server  # noqa: E402
-from pouchdb_client import pouch  # noqa: E402, F401  (the PouchDB-in-Node fixture)
-from server_fixtures import app, client, clock, create_user, runner  # noqa: E402, F401
+# Helpers live in tests/support (a package: tests/ is on sys.path as the rootdir of
+# these modules), never in test modules importing each other.
+from support.app import app, client, clock, create_user, runner  # noqa: F401
+from support.county import county  # noqa: F401  (a live county server, each backend)
+from support.peer_server import running_pouchdb_server
+from support.pouchdb_client import pouch  # noqa: F401  (the PouchDB-in-Node fixture)
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,9 @@ import requests
 import yaml
 from click.testing import CliRunner, Result
 
+from server.accounts.users import UserStore
 from server.app import create_app
-from server.cli import main
-from server.users import UserStore
+from server.commands.cli import main
 
 PASSWORD = "白岩村-station-1"
 

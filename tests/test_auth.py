@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask, jsonify
 from flask.testing import FlaskClient
-from server_fixtures import (
+from support.app import (
     LOGIN_MAX_FAILURES,
     LOGIN_WINDOW_SECONDS,
     PASSWORD,
@@ -22,9 +22,9 @@ from server_fixtures import (
 
 from schemas import split_message
 from schemas.user import ROLES as SCHEMA_ROLES
+from server.accounts.auth import device_id, login_required, roles_required, user_store
+from server.accounts.users import ROLES, User, UserStore, hash_password, verify_password
 from server.app import create_app
-from server.auth import device_id, login_required, roles_required, user_store
-from server.users import ROLES, User, UserStore, hash_password, verify_password
 
 
 def users_of(app: Flask) -> UserStore:

@@ -31,10 +31,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import gateway_fixtures
 import pytest
 import requests
-from gateway_fixtures import OTHER_VILLAGE, PASSWORD, VILLAGE, County
+import support.county as gateway_fixtures
+from support.county import OTHER_VILLAGE, PASSWORD, VILLAGE, County
 
 from schemas import new_doc_id, place_within
 from schemas.rejection_notice import notice_id
@@ -620,7 +620,7 @@ def test_callers_who_are_not_logged_in_get_401_everywhere(
 
 
 def test_a_deactivated_user_gets_401(world: World) -> None:
-    from server.users import UserStore
+    from server.accounts.users import UserStore
 
     username = world.county.add_user(f"gone-{uuid.uuid4().hex[:6]}", "volunteer", VILLAGE)
     with world.session(username) as session:

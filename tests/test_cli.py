@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 
-from server.cli import main
+from server.commands.cli import main
 from sync import SqliteStore
 
 README = Path(__file__).resolve().parent.parent / "README.md"

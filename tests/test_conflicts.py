@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from replicas import couch_store, snapshot, sqlite_store
+from support.replicas import couch_store, snapshot, sqlite_store
 
 from schemas import validate_document
 from schemas.merge import merge_home_visit, merge_patrol, merge_water_source, resolver_for

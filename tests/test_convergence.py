@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from replicas import snapshot
+from support.replicas import snapshot
 
 from sync import SqliteStore, Store
 from sync.couch_store import CouchStore

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 import requests
-from fault_proxy import Fault, FaultPlan, FaultProxy
+from support.fault_proxy import Fault, FaultPlan, FaultProxy
 
 from sync.couch_store import CouchStore
 from sync.errors import PeerUnavailable, Unauthorized

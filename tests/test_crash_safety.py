@@ -1,7 +1,7 @@
 """SIGKILL a writer 50 times on one SqliteStore file; nothing acknowledged may be
 lost and nothing half-written may show.
 
-A writer subprocess (tests/crash_writer.py) alternates `put`s and `bulk_docs`
+A writer subprocess (tests/support/crash_writer.py) alternates `put`s and `bulk_docs`
 of up to 200 documents and reports, one flushed line per event, what it is
 about to write and what was acknowledged. We kill it at a random moment:
 during start-up and recovery, at a random time while writing, or deliberately
@@ -50,7 +50,7 @@ from sync.sqlite_store import SqliteStore
 pytestmark = pytest.mark.slow
 
 RUNS = 50
-WRITER = Path(__file__).with_name("crash_writer.py")
+WRITER = Path(__file__).parent / "support" / "crash_writer.py"
 ROOT = WRITER.parent.parent
 LARGE_BULK = 100  # "mid_bulk" kills wait for a bulk at least this big
 START_TIMEOUT = 20.0  # seconds for the writer to open the store (a slow CI box)

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from fault_proxy import INJECTED_500_BODY, KINDS, Fault, FaultPlan, FaultProxy, FaultRecord
+from support.fault_proxy import INJECTED_500_BODY, KINDS, Fault, FaultPlan, FaultProxy, FaultRecord
 
 JSON_BODY = b'{"ok":true,"rows":[1,2,3]}'
 CHUNKS = [b'{"results":[', b'{"seq":1},', b'{"seq":2}', b'],"last_seq":2}\n']

@@ -6,56 +6,29 @@ import time
 from pathlib import Path
 
 import pytest
-from gateway_fixtures import OTHER_VILLAGE, VILLAGE, County
-from pouchdb_client import PouchDB
-from replicas import snapshot, sqlite_store
+from support.county import (
+    OTHER_VILLAGE,
+    VILLAGE,
+    County,
+    county_store,
+    invalid_records,
+    logged,
+    quarantined,
+    village_records,
+)
+from support.pouchdb_client import PouchDB
+from support.replicas import snapshot, sqlite_store
 
 from schemas.rejection_notice import notice_id
-from server.demo_county import DemoCounty
 from server.services import services
-from sync import Store
 from sync.couch_store import CouchStore
 from sync.errors import NotFound, PeerUnavailable
 from sync.replicator import replicate
 
 
-def village_records(village_code: str, rounds: int = 3, seed: int = 4) -> list[dict]:
-    county = DemoCounty(seed=seed)
-    village = next(v for v in county.villages if v.code == village_code)
-    docs = []
-    for _ in range(rounds):
-        household = county.household(village)
-        docs += [household, county.home_visit(village, household["_id"]), county.patrol(village)]
-    return docs
-
-
-def invalid_records(village_code: str) -> list[dict]:
-    bad_time, wrong_place = village_records(village_code, 1, seed=99)[1:3]
-    bad_time = {**bad_time, "visited_at": "2024-08-25 09:30"}  # no time zone
-    wrong_place = {**wrong_place, "place": OTHER_VILLAGE + "001"}  # outside the volunteer's scope
-    return [bad_time, wrong_place]
-
-
-def logged(county: County, doc_id: str) -> list[tuple[str, str]]:
-    """The write log's (rev, outcome) rows of one document."""
-    with county.app.app_context(), services().db.read() as conn:
-        return conn.execute(
-            "SELECT rev, outcome FROM write_log WHERE doc_id = ? ORDER BY id", (doc_id,)
-        ).fetchall()
-
-
 def _revisions(rev: str) -> dict:
     pos, _, rev_hash = rev.partition("-")
     return {"start": int(pos), "ids": [rev_hash]}
-
-
-def county_store(county: County) -> Store:
-    return county.app.extensions["fieldsync"].store
-
-
-def quarantined(county: County) -> list[tuple[str, str]]:
-    with county.app.app_context(), services().db.read() as conn:
-        return conn.execute("SELECT doc_id, username FROM quarantine ORDER BY id").fetchall()
 
 
 def test_our_replicator_pushes_and_pulls_through_the_gateway(
@@ -399,7 +372,7 @@ def test_a_failed_catch_up_in_the_background_is_logged(
     with county.app.app_context():
         scope = services().scope
         monkeypatch.setattr(store, "changes", unreachable)
-        with caplog.at_level("WARNING", logger="server.scope"):
+        with caplog.at_level("WARNING", logger="server.gateway.scope"):
             running = scope.catch_up_meanwhile(needed_as_of=time.monotonic())
             with pytest.raises(PeerUnavailable):
                 running.result(timeout=30)

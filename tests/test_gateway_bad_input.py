@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import gateway_fixtures
 import pytest
 import requests
-from gateway_fixtures import OTHER_VILLAGE, PASSWORD, VILLAGE, County
+import support.county as gateway_fixtures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.county import OTHER_VILLAGE, PASSWORD, VILLAGE, County
 
 from schemas.rejection_notice import notice_id
 from server.demo_county import DemoCounty

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from server_fixtures import PASSWORD, basic_auth
+from support.app import PASSWORD, basic_auth
 
 from server.logs import log_event
 

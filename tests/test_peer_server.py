@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from peer_server import running_pouchdb_server
+from support.peer_server import running_pouchdb_server
 
 
 def test_couch_db_round_trip(couch_db: str) -> None:
@@ -64,7 +64,7 @@ def test_server_process_is_gone_after_exit(tmp_path: Path) -> None:
 def test_missing_binary_fails_with_set_up_hint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import peer_server
+    import support.peer_server as peer_server
 
     monkeypatch.setattr(peer_server, "POUCHDB_SERVER_BIN", tmp_path / "no-such-binary")
     with pytest.raises(pytest.fail.Exception, match=r"run `\./dev test`"):
@@ -73,7 +73,7 @@ def test_missing_binary_fails_with_set_up_hint(
 
 
 def test_start_up_failure_shows_log_tail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import peer_server
+    import support.peer_server as peer_server
 
     fake = tmp_path / "fake-server"
     fake.write_text("#!/bin/sh\necho 'Error: listen EADDRINUSE (simulated)'\nexit 1\n")
@@ -88,7 +88,7 @@ def test_stop_kills_a_server_that_ignores_sigterm(monkeypatch: pytest.MonkeyPatc
     import subprocess
     import sys
 
-    import peer_server
+    import support.peer_server as peer_server
 
     monkeypatch.setattr(peer_server, "STOP_GRACE", 0.3)
     # One process (no orphans left for init to reap) that shrugs off SIGTERM.

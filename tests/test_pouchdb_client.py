@@ -7,10 +7,10 @@ import signal
 import time
 from pathlib import Path
 
-import pouchdb_client
 import pytest
 import requests
-from pouchdb_client import PouchDB, PouchDriverError, PouchError, PouchHandle, PouchTimeout
+import support.pouchdb_client as pouchdb_client
+from support.pouchdb_client import PouchDB, PouchDriverError, PouchError, PouchHandle, PouchTimeout
 
 # Every test here runs Node, like the pouchdb-server tests: `-m "not peer"` leaves them out.
 pytestmark = pytest.mark.peer

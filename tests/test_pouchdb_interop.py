@@ -7,8 +7,8 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from pouchdb_client import PouchDB, PouchHandle
-from replicas import couch_store, fill, rev, snapshot, snapshot_of, sqlite_store
+from support.pouchdb_client import PouchDB, PouchHandle
+from support.replicas import couch_store, fill, rev, snapshot, snapshot_of, sqlite_store
 
 from sync.replicator import replicate
 

@@ -10,8 +10,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from fault_proxy import Fault, FaultPlan, FaultProxy
-from replicas import snapshot, sqlite_store
+from support.fault_proxy import Fault, FaultPlan, FaultProxy
+from support.replicas import snapshot, sqlite_store
 
 from server.demo_county import home_visits
 from sync.couch_store import CouchStore

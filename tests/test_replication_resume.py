@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from replicas import couch_store, snapshot, sqlite_store
+from support.replicas import couch_store, snapshot, sqlite_store
 
 from server.demo_county import home_visits
 from sync.replicator import replicate
 
-CHILD = Path(__file__).resolve().parent / "replicate_child.py"
+CHILD = Path(__file__).resolve().parent / "support" / "replicate_child.py"
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from replicas import couch_store, fill, replicated, rev, snapshot, sqlite_store
+from support.replicas import couch_store, fill, replicated, rev, snapshot, sqlite_store
 
 from sync import Store
 from sync.checkpoint import start_seq

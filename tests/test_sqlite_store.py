@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from replicas import b64
+from support.replicas import b64
 
 from sync import SqliteStore
 from sync.errors import Conflict, PreconditionFailed

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from gateway_fixtures import OTHER_VILLAGE, VILLAGE, County
-from test_gateway import invalid_records
+from support.county import OTHER_VILLAGE, VILLAGE, County, invalid_records
 
 
 def test_staff_list_what_was_refused_in_their_scope(county: County) -> None:

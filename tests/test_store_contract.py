@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from replicas import b64, replicated, rev
+from support.replicas import b64, replicated, rev
 
 from sync.couch_store import CouchStore
 from sync.errors import BadRequest, Conflict, NotFound, PreconditionFailed, StoreError, TooLarge

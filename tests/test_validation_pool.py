@@ -10,13 +10,12 @@ import signal
 from pathlib import Path
 
 import pytest
-from gateway_fixtures import OTHER_VILLAGE, VILLAGE, live_county
-from replicas import sqlite_store
-from test_gateway import quarantined, village_records
+from support.county import OTHER_VILLAGE, VILLAGE, live_county, quarantined, village_records
+from support.replicas import sqlite_store
 
 from server.demo_county import DemoCounty, home_visits
+from server.gateway.validation import RequestBody, Validator, is_formed, verdict
 from server.services import services
-from server.validation import RequestBody, Validator, is_formed, verdict
 from sync.couch_store import CouchStore
 from sync.errors import PeerUnavailable
 from sync.replicator import replicate

@@ -1,6 +1,7 @@
-"""What happens to a pushed revision: authorize, upgrade, validate, then keep or quarantine.
+"""What the server keeps of a push: the quarantine, the write log and rejection notices.
 
-Replicators skip a refused document for good (their checkpoint moves past it),
+Whether a revision is accepted is decided by `server.policy`; this module keeps what
+was decided. Replicators skip a refused document for good (their checkpoint moves past it),
 so the server must keep it: a refused revision goes to the quarantine with the
 reasons, the user, the device and the time, and a rejection notice in the
 author's place replicates back to the tablet. A later accepted revision of the
@@ -14,35 +15,16 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from schemas import (
-    SERVER_ONLY_TYPES,
-    is_place_code,
-    msg,
-    place_within,
-    server_owned_fields,
-)
 from schemas.rejection_notice import notice_id
 from sync import revtree
 from sync.errors import BadRequest, NotFound, StoreError
 from sync.sqlite_database import SqliteDatabase
 from sync.store import Store
 
-from .scope import IndexEntry
-from .users import User
-from .validation import Verdict, verdict
+from ..accounts.users import User
+from ..policy import in_scope
+from .validation import Verdict
 
-FIELD_TYPES = frozenset({"patrol", "water_source", "home_visit", "household"})
-REFERENCE_WRITE_TYPES = frozenset({"place", "team", "station", "user"})
-# Which roles may write which types (reads are decided in gateway.may_read).
-WRITABLE: dict[str, frozenset[str]] = {
-    "volunteer": FIELD_TYPES,
-    "station_lead": FIELD_TYPES,
-    "county_staff": FIELD_TYPES,
-    "admin": REFERENCE_WRITE_TYPES,
-}
-FIELD_ROLES = frozenset({"volunteer", "station_lead"})  # may not touch server-owned fields
-# The refusal of a write to a document outside the caller's scope: it names no place.
-HIDDEN_DOCUMENT = "该记录不在你的负责范围内。 / The document is outside your scope."
 HISTORY_REWRITTEN = (
     "修订历史与服务器上的不一致，不能改写。 / "
     "The revision history contradicts the server's and may not be rewritten."
@@ -55,45 +37,6 @@ class Pushed:
     user: User
     device: str | None
     verdict: Verdict | None = None  # the schemas' verdict, when judged ahead for a batch
-
-
-def reasons_to_refuse(
-    pushed: Pushed, existing: IndexEntry | None, current: dict | None
-) -> list[str]:
-    """Every reason (bilingual) to refuse this revision; empty means accept it."""
-    doc, user = pushed.doc, pushed.user
-    doc_id = str(doc.get("_id"))
-    doc_type = doc.get("type") if not doc.get("_deleted") else None
-    if not isinstance(doc_type, str):  # a list or object is no type (and is unhashable)
-        doc_type = None
-    doc_type = doc_type or (existing.doc_type if existing else doc_id.partition(":")[0])
-    if doc_type in SERVER_ONLY_TYPES or doc_type not in WRITABLE[user.role]:
-        return [msg("push_type_forbidden", role=user.role, type=doc_type)]
-    if existing is not None and existing.place and not place_within(existing.place, user.scope):
-        # Judged as if it did not exist, so the refusal names only what the caller sent,
-        # never where the document is; a push that would then pass is still refused.
-        return reasons_to_refuse(pushed, None, None) or [HIDDEN_DOCUMENT]
-    if doc.get("_deleted") and not _has_body(doc):
-        return []  # a bare tombstone (PouchDB's remove) of a document in scope
-    judged = pushed.verdict or verdict(doc)
-    if judged.problems:
-        return list(judged.problems)
-    place = judged.place
-    if doc.get("_deleted") is True and not (isinstance(place, str) and is_place_code(place)):
-        # A tombstone is validated by its id only: without a place of its own it stays where
-        # the document was (the index keeps that place), as a bare tombstone does.
-        return []
-    if not place_within(place, user.scope):
-        return [msg("push_out_of_scope", place=place)]
-    if user.role in FIELD_ROLES:
-        for name in sorted(server_owned_fields(doc_type)):
-            if doc.get(name) != (current or {}).get(name):
-                return [msg("push_server_owned", field=name)]
-    return []
-
-
-def _has_body(doc: dict) -> bool:
-    return any(not key.startswith("_") for key in doc)
 
 
 class Ledger:
@@ -167,11 +110,7 @@ def write_notice(store: Store, pushed: Pushed, reasons: list[str]) -> None:
     doc, user = pushed.doc, pushed.user
     place = doc.get("place")
     # A refused document's place may be anything: only a real code inside the scope is used.
-    if (
-        not isinstance(place, str)
-        or not is_place_code(place)
-        or not place_within(place, user.scope)
-    ):
+    if not in_scope(place, user.scope):
         place = user.scope
     now = datetime.now(UTC).isoformat(timespec="seconds")
     notice = {
@@ -199,7 +138,7 @@ def clear_notice(store: Store, pushed: Pushed) -> None:
         current = store.get(notice_id(str(pushed.doc.get("_id"))))
     except NotFound:
         return
-    if not _placed_within(current, pushed.user.scope):
+    if not in_scope(current.get("place"), pushed.user.scope):
         return
     store.put(
         {
@@ -210,11 +149,6 @@ def clear_notice(store: Store, pushed: Pushed) -> None:
             "type": "rejection_notice",
         }
     )
-
-
-def _placed_within(doc: dict, scope: str) -> bool:
-    place = doc.get("place")
-    return isinstance(place, str) and is_place_code(place) and place_within(place, scope)
 
 
 def _same_refusal(current: dict, notice: dict) -> bool:
@@ -229,7 +163,7 @@ def _replace(store: Store, doc: dict, scope: str) -> None:
         except NotFound:
             doc.pop("_rev", None)
         else:
-            if not _placed_within(current, scope):
+            if not in_scope(current.get("place"), scope):
                 return  # another scope's notice about the same id: never moved or overwritten
             if _same_refusal(current, doc):
                 return  # a replayed push: the notice already says this, leave it as it is

@@ -1,6 +1,6 @@
 """Writer process for tests/test_crash_safety.py: write until SIGKILLed.
 
-Usage: python tests/crash_writer.py DB_PATH SEED TAG
+Usage: python tests/support/crash_writer.py DB_PATH SEED TAG
 
 Opens a SqliteStore on DB_PATH and alternates single `put`s (a new document,
 or an edit of an existing one) with `bulk_docs` batches of 1-200 new
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 # Runnable as a plain script from any directory: the repository root holds `sync`.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sync.sqlite_store import SqliteStore  # noqa: E402
 

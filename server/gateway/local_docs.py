@@ -14,9 +14,9 @@ from flask import Response, request
 from sync.documents import check_json_value, dump_json, local_doc_id
 from sync.errors import BadRequest, Conflict, NotFound
 
-from .auth import current_user
-from .http_io import json_body, reply
-from .services import services
+from ..accounts.auth import current_user
+from ..http_io import json_body, reply
+from ..services import services
 
 
 def local_doc(local_id: str) -> Response:

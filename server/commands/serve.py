@@ -14,8 +14,8 @@ import click
 from flask import Flask
 from waitress import create_server
 
-from .app import create_app
-from .logs import log_event
+from ..app import create_app
+from ..logs import log_event
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:

@@ -28,7 +28,8 @@ from sync.documents import dump_json
 from sync.sqlite_database import SqliteDatabase, rows_in
 from sync.store import Store
 
-PERSONAL_TYPES = frozenset({"home_visit", "household"})  # hold vulnerable people's data
+from ..policy import PERSONAL_TYPES
+
 LEVELS = ("county", "township", "village", "grid")
 LEVEL_LENGTHS = {"county": 6, "township": 9, "village": 12, "grid": 15}
 INDEX_BATCH = 500

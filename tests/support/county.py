@@ -19,9 +19,11 @@ import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
+from server.accounts.users import UserStore
 from server.app import create_app
+from server.demo_county import DemoCounty
 from server.services import services
-from server.users import UserStore
+from sync import Store
 from sync.http_client import basic_auth
 
 VILLAGE = "422827100001"  # 翔凤镇白岩村 in the demo county
@@ -82,3 +84,40 @@ def county(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[County]:
     couch_url = request.getfixturevalue("couch_url") if request.param == "couchdb" else None
     with live_county(tmp_path / "county", couch_url) as running:
         yield running
+
+
+# -- records and what the county did with them ------------------------------------------
+
+
+def village_records(village_code: str, rounds: int = 3, seed: int = 4) -> list[dict]:
+    county = DemoCounty(seed=seed)
+    village = next(v for v in county.villages if v.code == village_code)
+    docs = []
+    for _ in range(rounds):
+        household = county.household(village)
+        docs += [household, county.home_visit(village, household["_id"]), county.patrol(village)]
+    return docs
+
+
+def invalid_records(village_code: str) -> list[dict]:
+    bad_time, wrong_place = village_records(village_code, 1, seed=99)[1:3]
+    bad_time = {**bad_time, "visited_at": "2024-08-25 09:30"}  # no time zone
+    wrong_place = {**wrong_place, "place": OTHER_VILLAGE + "001"}  # outside the volunteer's scope
+    return [bad_time, wrong_place]
+
+
+def logged(county: County, doc_id: str) -> list[tuple[str, str]]:
+    """The write log's (rev, outcome) rows of one document."""
+    with county.app.app_context(), services().db.read() as conn:
+        return conn.execute(
+            "SELECT rev, outcome FROM write_log WHERE doc_id = ? ORDER BY id", (doc_id,)
+        ).fetchall()
+
+
+def county_store(county: County) -> Store:
+    return county.app.extensions["fieldsync"].store
+
+
+def quarantined(county: County) -> list[tuple[str, str]]:
+    with county.app.app_context(), services().db.read() as conn:
+        return conn.execute("SELECT doc_id, username FROM quarantine ORDER BY id").fetchall()

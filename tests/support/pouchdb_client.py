@@ -37,7 +37,7 @@ from typing import Any
 
 import pytest
 
-PEERS_DIR = Path(__file__).resolve().parent / "peers"
+PEERS_DIR = Path(__file__).resolve().parent.parent / "peers"
 DRIVER_JS = PEERS_DIR / "pouch_driver.js"
 NODE_PACKAGES = ("pouchdb", "pouchdb-adapter-memory")
 

@@ -16,8 +16,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from server.accounts.users import User, UserStore
 from server.app import create_app
-from server.users import User, UserStore
 
 PASSWORD = "correct horse 正确"  # what `create_user` gives everybody unless told otherwise
 LOGIN_MAX_FAILURES = 3

@@ -2,57 +2,42 @@
 
 One logical database per caller: every read is limited to the caller's place
 scope and role (home visits and households only to the roles allowed), every
-write goes through `arrival` (authorize, upgrade, validate, keep or
-quarantine). PouchDB and our replicator sync with it unchanged. Documents are
-looked up in the scope index before they are read, and a document the caller
-may not see is answered exactly like one that does not exist.
+write goes through the push pipeline (`push.py`: validate, authorize by
+`server.policy`, keep or quarantine). PouchDB and our replicator sync with it
+unchanged. Documents are looked up in the scope index before they are read, and
+a document the caller may not see is answered exactly like one that does not exist.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 
-from flask import Blueprint, Response, after_this_request, current_app, g, request
+from flask import Blueprint, Response, current_app, g, request
 
-from schemas.rejection_notice import notice_id
 from sync import revtree
 from sync.documents import check_doc_id
 from sync.errors import BadRequest, Forbidden, NotFound, StoreError
 from sync.store import Store
 
+from ..accounts.auth import current_user, login_required
+from ..accounts.users import User
+from ..http_io import flag, gzipped, int_arg, json_arg, json_body, reply, store_error
+from ..policy import may_read, reads_personal
+from ..services import services
 from . import local_docs
-from .arrival import (
-    HISTORY_REWRITTEN,
-    Ledger,
-    Pushed,
-    clear_notice,
-    reasons_to_refuse,
-    write_notice,
-)
-from .auth import current_user, device_id, login_required
-from .http_io import flag, gzipped, int_arg, json_arg, json_body, reply, store_error
+from .push import save_pushed
 from .scope import IndexEntry, ScopeIndex
-from .services import services
-from .users import User
-from .validation import RequestBody, Verdict, is_formed
+from .validation import RequestBody
 
 bp = Blueprint("gateway", __name__, url_prefix="/db")
 bp.register_error_handler(StoreError, store_error)
 
-PERSONAL_ROLES = frozenset({"volunteer", "station_lead", "county_staff"})  # not IT admins
 CHANGES_PAGE = 1000
 
 
 def scope_index() -> ScopeIndex:
     return services().scope
-
-
-def may_read(user: User, entry: IndexEntry) -> bool:
-    """Inside the caller's place subtree, and personal data only to the roles allowed."""
-    in_scope = entry.place.startswith(user.scope) if entry.place else False
-    return in_scope and (not entry.personal or user.role in PERSONAL_ROLES)
 
 
 def visible(doc_id: str) -> IndexEntry:
@@ -95,7 +80,7 @@ _CATCH_UP_ELSEWHERE = frozenset(
 @bp.get("/")
 def info() -> Response:
     user = current_user()
-    seq = scope_index().last_seq(user.scope, personal=user.role in PERSONAL_ROLES)
+    seq = scope_index().last_seq(user.scope, personal=reads_personal(user))
     with services().db.read() as conn:
         start = conn.execute("SELECT value FROM meta WHERE key = 'instance_start_time'").fetchone()[
             0
@@ -122,7 +107,7 @@ def changes() -> Response:
     user = current_user()
     since = request.args.get("since", "0")
     if since == "now":
-        since_seq = scope_index().last_seq(user.scope, personal=user.role in PERSONAL_ROLES)
+        since_seq = scope_index().last_seq(user.scope, personal=reads_personal(user))
     else:  # bounded: SQLite's integers end at 2**63 - 1 (a larger since was a 500)
         since_seq = int_arg("since", 0, high=2**63 - 1)
     limit = int_arg("limit", CHANGES_PAGE, low=1, high=10_000)
@@ -155,7 +140,7 @@ def _scoped_changes(
     user: User, since: int, limit: int, doc_ids: list[str] | None
 ) -> list[IndexEntry]:
     return scope_index().changes(
-        user.scope, since, limit, personal=user.role in PERSONAL_ROLES, doc_ids=doc_ids
+        user.scope, since, limit, personal=reads_personal(user), doc_ids=doc_ids
     )
 
 
@@ -272,235 +257,6 @@ def bulk_docs() -> Response:
     return reply([row for row in rows if "error" in row], 201)
 
 
-def save_pushed(
-    docs: Iterable[object], new_edits: bool, body: RequestBody | None = None
-) -> list[dict]:
-    """Judge every pushed document; write the accepted ones, keep the refused ones in the
-    quarantine. One row per document, in order. `body`: the request `docs` came in, when
-    they are its `docs` member as sent (the schemas may judge them from it)."""
-    push = _Push(current_user(), device_id(), new_edits, Ledger(new_edits))
-    docs = list(docs)
-    push.rows = [None if is_formed(doc) else dict(MALFORMED_ROW) for doc in docs]
-    formed = [(index, doc) for index, doc in enumerate(docs) if is_formed(doc)]
-    # Whether a document is in the caller's scope is judged on an index holding every
-    # change made before the push arrived; the store is asked for those while the
-    # schemas judge the first part (the wait is mostly the store's, not ours).
-    index = scope_index()
-    caught_up = index.catch_up_meanwhile(needed_as_of=g.arrived)
-    # The schemas judge the batch in parts (in worker processes when it is large); each
-    # part is written once judged, while the workers go on with the next.
-    done = 0
-    try:
-        parts = services().validator.verdict_parts([doc for _, doc in formed], body)
-        for number, verdicts in enumerate(parts):
-            if number == 0:
-                caught_up.result()
-                push.known = index.lookup_many(list({doc["_id"] for _, doc in formed}))
-            push.save(formed[done : done + len(verdicts)], verdicts)
-            done += len(verdicts)
-    finally:
-        # Also when a later part failed (the store went away): the parts already written
-        # and refused are recorded, in the write log and the quarantine, before the answer.
-        push.ledger.commit(services().db)
-    # The index learns what was written once the answer is on its way: the replicator
-    # goes on meanwhile, and any request that reads the index first waits for this.
-    written_by = time.monotonic()  # a catch-up begun after this has what this push wrote
-    after_this_request(_after_response(lambda: index.catch_up(needed_as_of=written_by)))
-    return push.rows  # type: ignore[return-value]
-
-
-def _after_response(work: Callable[[], object]) -> Callable[[Response], Response]:
-    """For `after_this_request`: run `work` after the response has been sent."""
-
-    def register(response: Response) -> Response:
-        response.call_on_close(work)
-        return response
-
-    return register
-
-
-MALFORMED_ROW = {
-    "id": None,
-    "error": "bad_request",
-    "reason": "each document must be an object with a string _id",
-}
-
-
-@dataclass
-class _Push:
-    """One push request: who sent it, what was decided so far, one row per document."""
-
-    user: User
-    device: str | None
-    new_edits: bool
-    ledger: Ledger
-    rows: list[dict | None] = field(default_factory=list)
-    known: dict[str, IndexEntry] = field(default_factory=dict)  # index entries by id
-
-    def save(self, part: list[tuple[int, dict]], verdicts: list[Verdict]) -> None:
-        """Judge and write one part of the batch: its accepted documents in one store call."""
-        store = services().store
-        held = self._held(store, part)
-        accepted: list[tuple[int, Pushed]] = []
-        for (index, doc), judged in zip(part, verdicts, strict=True):
-            if (
-                isinstance(doc.get("_rev"), str)
-                and (doc["_id"], doc["_rev"]) in held
-                and not _rewrites_history(doc)  # a forged path is refused and kept as ever
-            ):
-                # Writing it would change nothing: it is neither judged again (against a
-                # winner that may have moved on since, e.g. reviewed) nor logged twice.
-                self.rows[index] = {"ok": True, "id": doc["_id"], "rev": doc["_rev"]}
-                continue
-            pushed = Pushed(doc, self.user, self.device or _device_of(doc), judged)
-            existing = self.known.get(doc["_id"])
-            current = _current(doc["_id"]) if existing else None
-            reasons = reasons_to_refuse(pushed, existing, current)
-            if (
-                not reasons
-                and existing is not None
-                and not self.new_edits
-                and _rewrites_history(doc)
-            ):
-                reasons = [HISTORY_REWRITTEN]
-            if reasons:
-                self._refuse(pushed, reasons)
-                self.rows[index] = {
-                    "id": doc["_id"],
-                    "error": "forbidden",
-                    "reason": " | ".join(reasons),
-                }
-            else:
-                accepted.append((index, pushed))
-        if not accepted:
-            return
-        # Replicated revisions keep their ids: the index may meet them before the write
-        # returns (another push's catch-up) and take their bodies from here.
-        revisions = {
-            (p.doc["_id"], p.doc["_rev"]): p.doc
-            for _, p in accepted
-            if not self.new_edits and isinstance(p.doc.get("_rev"), str)
-        }
-        with scope_index().writing(revisions):
-            self._write_accepted(store, accepted)
-
-    def _held(self, store: Store, part: list[tuple[int, dict]]) -> set[tuple[str, str]]:
-        """The replicated revisions of `part` the store already holds (a replayed push, or
-        one that `_revs_diff` answered as missing before the index had read it), among
-        documents the caller may read: for any other, the answer must not tell."""
-        if self.new_edits:
-            return set()
-        sent: dict[tuple[str, str], str] = {}  # (id, _rev as sent) -> the revision
-        for _, doc in part:
-            entry = self.known.get(doc["_id"])
-            if (
-                entry is None
-                or not may_read(self.user, entry)
-                or not isinstance(doc.get("_rev"), str)
-            ):
-                continue
-            try:
-                sent[(doc["_id"], doc["_rev"])] = revtree.normalize_rev(doc["_rev"])
-            except StoreError:
-                continue  # a malformed _rev: judged, and refused, like any other
-        asked: dict[str, list[str]] = {}
-        for (doc_id, _), rev in sent.items():
-            asked.setdefault(doc_id, []).append(rev)
-        missing = store.revs_diff(asked) if asked else {}
-        return {
-            key
-            for key, rev in sent.items()
-            if rev not in missing.get(key[0], {}).get("missing", ())
-        }
-
-    def _write_accepted(self, store: Store, accepted: list[tuple[int, Pushed]]) -> None:
-        written = _write(store, [p.doc for _, p in accepted], self.new_edits)
-        # Only documents that have a live notice need one cleared: one index query, not
-        # a store read per document.
-        notices = [notice_id(p.doc["_id"]) for _, p in accepted]
-        noticed = scope_index().live_ids(notices)
-        landed = {}
-        for (index, pushed), row, notice in zip(
-            accepted, _rows_for(accepted, written, self.new_edits), notices, strict=True
-        ):
-            self.rows[index] = row
-            if "error" not in row:
-                landed[(row["id"], row["rev"])] = pushed.doc
-                self.ledger.note(pushed, "accepted")
-                if notice in noticed:
-                    clear_notice(store, pushed)
-            elif row["error"] == "conflict":
-                self.ledger.note(pushed, "failed")  # an edit of an old revision: the caller retries
-            else:
-                # The store refused what arrival let through (a forged history, an attachment
-                # not matching its digest, too large): kept like any refusal, since a
-                # replicator never sends it again.
-                self._refuse(pushed, [str(row.get("reason") or row["error"])])
-        scope_index().remember(landed)
-
-    def _refuse(self, pushed: Pushed, reasons: list[str]) -> None:
-        self.ledger.refuse(pushed, reasons)
-        write_notice(services().store, pushed, reasons)
-
-
-def _write(store: Store, docs: list[dict], new_edits: bool) -> list[dict]:
-    """The store's rows for `docs`. A refusal of the whole request (CouchDB answers a missing
-    attachment stub with a 412 for the batch) is narrowed down to the documents causing it,
-    by writing them one at a time: every document is judged, and kept, on its own."""
-    try:
-        # Every document came from a request body, already checked to be plain JSON.
-        return store.bulk_docs(docs, new_edits=new_edits, plain_json=True)
-    except StoreError as exc:
-        if exc.status not in (400, 412, 413):
-            raise  # the store is unreachable, refuses us or is missing: not the documents' fault
-        if len(docs) == 1:
-            return [{"id": docs[0].get("_id"), "error": exc.error, "reason": exc.reason}]
-        return [row for doc in docs for row in _write(store, [doc], new_edits)]
-
-
-def _rows_for(
-    accepted: list[tuple[int, Pushed]], written: list[dict], new_edits: bool
-) -> list[dict]:
-    if new_edits:
-        return written
-    failures = {row.get("id"): row for row in written}
-    # Not a .get default: that is built even for a failure, and a refused document may
-    # have no _rev at all.
-    return [
-        failures.get(p.doc["_id"]) or {"ok": True, "id": p.doc["_id"], "rev": p.doc["_rev"]}
-        for _, p in accepted
-    ]
-
-
-def _rewrites_history(doc: dict) -> bool:
-    """Whether a replicated path gives a revision the store holds another parent. The
-    embedded store refuses such a path itself; CouchDB merges paths by revision id and then
-    shows the forged parent as the known revision's history, so it is checked here."""
-    try:
-        path = revtree.path_from_revisions(doc["_revisions"]) if "_revisions" in doc else []
-    except StoreError:
-        return False  # malformed: the store refuses it, saying why
-    parents: dict[str, str] = {}
-    for leaf in services().store.open_revs(doc["_id"], "all"):
-        if "ok" in leaf:
-            history = revtree.path_from_revisions(leaf["ok"]["_revisions"])
-            parents.update(zip(history, history[1:], strict=False))
-    pairs = zip(path, path[1:], strict=False)
-    return any(parents.get(rev, parent) != parent for rev, parent in pairs)
-
-
-def _current(doc_id: str) -> dict | None:
-    try:
-        return services().store.get(doc_id)
-    except NotFound:
-        return None
-
-
-def _device_of(doc: dict) -> str | None:
-    device = doc.get("device")
-    return device[:64] if isinstance(device, str) else None
-
-
 # -- _all_docs and _local ------------------------------------------------------------------------
 
 
@@ -517,9 +273,7 @@ def all_docs() -> Response:
         return reply({"total_rows": None, "offset": None, "rows": rows})
     start = json_arg("startkey", json_arg("start_key", ""))
     limit = int_arg("limit", 1000, low=0, high=10_000)
-    entries = scope_index().listing(
-        user.scope, str(start), limit, personal=user.role in PERSONAL_ROLES
-    )
+    entries = scope_index().listing(user.scope, str(start), limit, personal=reads_personal(user))
     rows = [_all_docs_row(entry.doc_id, include_docs) for entry in entries]
     return reply({"total_rows": None, "offset": None, "rows": rows})
 

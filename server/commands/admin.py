@@ -26,9 +26,9 @@ from schemas.places import is_place_code
 from schemas.registry import schema_for
 from sync.store import Store
 
-from .app import create_app
-from .logs import log_event
-from .users import ROLES, UserStore, message
+from ..accounts.users import ROLES, UserStore, message
+from ..app import create_app
+from ..logs import log_event
 
 SECTIONS = {"users": "user", "places": "place", "teams": "team", "stations": "station"}
 USER_FIELDS = ("username", "password", "role", "scope", "display_name", "team")

@@ -25,7 +25,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, 
 
 from schemas.envelope import DEVICE_PATTERN
 
-from .logs import log_event
+from ..logs import log_event
 from .users import ROLES, User, UserStore
 
 bp = Blueprint("auth", __name__)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-PEERS_DIR = Path(__file__).resolve().parent
+PEERS_DIR = Path(__file__).resolve().parent.parent / "peers"
 POUCHDB_SERVER_BIN = PEERS_DIR / "node_modules" / ".bin" / "pouchdb-server"
 
 START_TIMEOUT = 30.0  # seconds; cold node start is ~1 s, CI machines can be slow

@@ -21,12 +21,12 @@ from sync.open import open_store
 from sync.replicator import DEFAULT_BATCH_SIZE, ReplicationResult
 from sync.replicator import replicate as replicate_stores
 
-from .admin_cli import admin
-from .app import create_app
-from .demo_county import DemoCounty
+from ..accounts.users import UserStore
+from ..app import create_app
+from ..demo_county import DemoCounty
+from ..services import services
+from .admin import admin
 from .serve import host_option, port_option, run_server, serve
-from .services import services
-from .users import UserStore
 
 BATCH = 500
 
