@@ -125,9 +125,10 @@ def changes() -> Response:
             int_arg("timeout", 60_000, high=3_600_000) / 1000,
             current_app.config["LONGPOLL_SECONDS"],
         )
-        while not entries and time.monotonic() < deadline:
-            time.sleep(0.5)
-            scope_index().catch_up()
+        seen = max(since_seq, scope_index().latest_gseq())
+        while not entries and (remaining := deadline - time.monotonic()) > 0:
+            # Woken by any change the index takes in; most are outside this scope.
+            seen = scope_index().wait_beyond(seen, remaining)
             entries = _scoped_changes(user, since_seq, limit, doc_ids)
     results = [_change_row(entry) for entry in entries]
     last_seq = entries[-1].gseq if entries else since_seq

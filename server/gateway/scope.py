@@ -33,6 +33,7 @@ from ..policy import PERSONAL_TYPES
 LEVELS = ("county", "township", "village", "grid")
 LEVEL_LENGTHS = {"county": 6, "township": 9, "village": 12, "grid": 15}
 INDEX_BATCH = 500
+FOLLOW_SECONDS = 0.5  # how often the follower reads the store while feeds wait
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,12 @@ class ScopeIndex:
         self._written_lock = threading.Lock()
         self._fresh_as_of = float("-inf")  # when the last completed run began reading
         self._helpers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="scope-index")
+        # Waiting feeds sleep on this; a catch-up that indexed anything wakes them all.
+        self._indexed = threading.Condition()
+        self._latest: int | None = None  # the index's gateway seq, once read
+        self._waiters = 0
+        self._follower: threading.Thread | None = None
+        self._closing = threading.Event()
 
     def remember(self, written: Mapping[tuple[str, str], Mapping]) -> None:
         """Bodies of revisions just written to the store, by (id, rev): the next
@@ -115,8 +122,9 @@ class ScopeIndex:
                     batch = self._with_docs(batch, written, since)
                 checkpoint = batch[-1]["seq"]
                 with self.db.write() as conn:
-                    self._index_batch(conn, batch)
+                    gseq = self._index_batch(conn, batch)
                     _set_checkpoint(conn, checkpoint)
+                self._published(gseq)
                 indexed += len(batch)
             if feed.last_seq != checkpoint:  # past the last row (CouchDB may say so)
                 with self.db.write() as conn:
@@ -131,7 +139,64 @@ class ScopeIndex:
         running.add_done_callback(_log_failure)  # also when the caller never asks
         return running
 
+    def latest_gseq(self) -> int:
+        """The index's newest gateway sequence number (0 when empty)."""
+        with self._indexed:
+            return self._latest_locked()
+
+    def wait_beyond(self, gseq: int, timeout: float) -> int:
+        """Wait at most `timeout` seconds for the index to pass gateway sequence `gseq`;
+        returns the index's newest one. Waiters never ask the store themselves: while any
+        wait, one follower thread catches the index up every FOLLOW_SECONDS (so writes by
+        other paths are seen), and every catch-up that indexed something wakes them all."""
+        deadline = time.monotonic() + timeout
+        with self._indexed:
+            self._waiters += 1
+            if self._follower is None and not self._closing.is_set():
+                self._follower = threading.Thread(
+                    target=self._follow, name="scope-index-follower", daemon=True
+                )
+                self._follower.start()
+            try:
+                while (latest := self._latest_locked()) <= gseq and not self._closing.is_set():
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._indexed.wait(remaining)
+                return latest
+            finally:
+                self._waiters -= 1
+
+    def _latest_locked(self) -> int:
+        if self._latest is None:
+            self._latest = int(self._meta("gateway_seq"))
+        return self._latest
+
+    def _follow(self) -> None:
+        """Catch up every FOLLOW_SECONDS while anybody waits; then end (the next waiter
+        starts another)."""
+        while not self._closing.wait(FOLLOW_SECONDS):
+            with self._indexed:
+                if self._waiters == 0:
+                    self._follower = None
+                    return
+            try:
+                self.catch_up()
+            except Exception as exc:  # noqa: BLE001 - the store is away: try again later
+                log.warning("scope index follower: catch-up failed (%s)", type(exc).__name__)
+        with self._indexed:
+            self._follower = None
+
+    def _published(self, gseq: int) -> None:
+        """A catch-up committed index rows up to `gseq`: wake the waiting feeds."""
+        with self._indexed:
+            self._latest = gseq
+            self._indexed.notify_all()
+
     def close(self) -> None:
+        self._closing.set()
+        with self._indexed:
+            self._indexed.notify_all()
         self._helpers.shutdown()
 
     def _with_docs(
@@ -167,9 +232,10 @@ class ScopeIndex:
             for row in rows
         ]
 
-    def _index_batch(self, conn, rows: list[dict]) -> None:  # noqa: ANN001 - sqlite3
+    def _index_batch(self, conn, rows: list[dict]) -> int:  # noqa: ANN001 - sqlite3
         """One index row per change, with consecutive gateway sequence numbers; a few
-        statements per batch, not per change (the follower runs after every push)."""
+        statements per batch, not per change (the follower runs after every push).
+        Returns the newest gateway sequence number."""
         (last,) = conn.execute(
             "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'gateway_seq'"
         ).fetchone()
@@ -182,6 +248,7 @@ class ScopeIndex:
         conn.execute(
             "UPDATE meta SET value = ? WHERE key = 'gateway_seq'", (str(last + len(rows)),)
         )
+        return last + len(rows)
 
     @staticmethod
     def _index_entry(conn, row: dict, gseq: int) -> tuple:  # noqa: ANN001 - sqlite3
