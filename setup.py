@@ -23,6 +23,8 @@ setup(
             "pytest>=8",
             "hypothesis>=6.100",
             "ruff>=0.6",
+            "couchdb>=1.2",  # couchdb-python and python-cloudant: standard clients of /db
+            "cloudant>=2.15",
         ],
     },
     entry_points={"console_scripts": ["fieldsync=server.commands.cli:main"]},
