@@ -1,14 +1,16 @@
-"""Differential test: our revision trees against the reference CouchDB-protocol server.
+"""Differential test: our revision trees against the reference CouchDB-protocol servers.
 
 The same replicated revision paths (``new_edits=false``), in the same order and
-the same batches, go to a fresh `SqliteStore` and to a pouchdb-server database;
-then everything a replicator or an application can see of the document's tree
-must agree: the winner and whether it is deleted, ``_conflicts`` and
-``_deleted_conflicts``, every leaf (``open_revs=all``) with its ancestry, and
-the leaves listed by ``_changes?style=all_docs``.
+the same batches, go to a fresh `SqliteStore` and to a database of each peer in
+`PEERS` (pouchdb-server, and Apache CouchDB 3.5 where it is installed: skipped
+with the fixture's notice otherwise); then everything a replicator or an
+application can see of the document's tree must agree: the winner and whether it
+is deleted, ``_conflicts`` and ``_deleted_conflicts``, every leaf
+(``open_revs=all``) with its ancestry, and the leaves listed by
+``_changes?style=all_docs``.
 
-Where the two disagree, the case is pinned by an explicit test at the end of
-this file (section "Known differences") rather than filtered out silently.
+Where a peer and we disagree, the case is pinned by an explicit test at the end
+of this file (section "Known differences") rather than filtered out silently.
 """
 
 from __future__ import annotations
@@ -120,8 +122,24 @@ def forests(draw: st.DrawFn) -> Forest:
     )
 
 
+@dataclass(frozen=True)
+class Case:
+    """A generated case: the forest, its paths in arrival order, where the calls split."""
+
+    forest: Forest
+    paths: tuple[RevPath, ...]
+    splits: tuple[int, ...]
+
+    def batches(self, peer: Peer) -> Batches:
+        """The _bulk_docs calls for `peer`: the paths in arrival order, or in an order
+        the peer learns every ancestry from (pouchdb-server, see in_peer_order)."""
+        ordered = list(self.paths) if peer.learns_every_path else in_peer_order(self.paths)
+        bounds = [0, *self.splits, len(ordered)]
+        return [ordered[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
 @st.composite
-def replication_batches(draw: st.DrawFn) -> tuple[Forest, Batches]:
+def replication_batches(draw: st.DrawFn) -> Case:
     """A forest cut into root-to-leaf paths, shuffled and split into _bulk_docs calls."""
     forest = draw(forests())
 
@@ -142,12 +160,11 @@ def replication_batches(draw: st.DrawFn) -> tuple[Forest, Batches]:
             # An inner revision was a leaf once (always, for a tombstone that
             # was later recreated) and was replicated then.
             paths.append(cut(node))
-    ordered = in_peer_order(draw(st.permutations(paths)))
+    ordered = draw(st.permutations(paths))
     splits = sorted(
         draw(st.sets(st.integers(1, len(ordered) - 1), max_size=2)) if len(ordered) > 1 else set()
     )
-    bounds = [0, *splits, len(ordered)]
-    return forest, [ordered[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return Case(forest, tuple(ordered), tuple(splits))
 
 
 def in_peer_order(paths: Sequence[RevPath]) -> list[RevPath]:
@@ -159,8 +176,59 @@ def in_peer_order(paths: Sequence[RevPath]) -> list[RevPath]:
     CouchDB does, so it never misses ancestry (test_known_difference_*).
     Sending shallower paths first, and the longer of two copies of a leaf
     first, keeps pouchdb-server from skipping, so the trees can be compared.
+    CouchDB needs no such order: it gets the paths as they were drawn.
     """
     return sorted(paths, key=lambda path: (int(path.revs[0].split("-", 1)[0]), -len(path.revs)))
+
+
+# ---------------------------------------------------------------------------
+# The peers
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A reference server: the fixture giving a fresh database URL, and what it does."""
+
+    name: str
+    fixture: str
+    # CouchDB merges every path it is sent; pouchdb-server skips one whose leaf it holds
+    learns_every_path: bool
+
+
+PEERS = {
+    peer.name: peer
+    for peer in (
+        Peer("pouchdb-server", "couch_db", learns_every_path=False),
+        Peer("apache_couchdb", "apache_couchdb_db", learns_every_path=True),
+    )
+}
+
+
+@dataclass(frozen=True)
+class PeerDb:
+    peer: Peer
+    url: str
+
+    @property
+    def name(self) -> str:
+        return self.peer.name
+
+
+@pytest.fixture(params=sorted(PEERS))
+def peer(request: pytest.FixtureRequest) -> PeerDb:
+    """A fresh database on each peer (CouchDB's test is skipped where it is absent)."""
+    chosen = PEERS[request.param]
+    return PeerDb(chosen, request.getfixturevalue(chosen.fixture))
+
+
+@pytest.fixture
+def pouchdb_peer(couch_db: str) -> PeerDb:
+    return PeerDb(PEERS["pouchdb-server"], couch_db)
+
+
+@pytest.fixture
+def couchdb_peer(apache_couchdb_db: str) -> PeerDb:
+    return PeerDb(PEERS["apache_couchdb"], apache_couchdb_db)
 
 
 # ---------------------------------------------------------------------------
@@ -229,7 +297,8 @@ def view_of_store(store: SqliteStore, doc_id: str) -> View:
     )
 
 
-def view_of_peer(session: requests.Session, db_url: str, doc_id: str) -> View:
+def view_of_peer(session: requests.Session, peer: PeerDb, doc_id: str) -> View:
+    db_url = peer.url
     doc_url = f"{db_url}/{doc_id}"
     [row] = session.post(f"{db_url}/_all_docs", json={"keys": [doc_id]}, timeout=30).json()["rows"]
     answer = session.get(
@@ -268,6 +337,8 @@ def view_of_peer(session: requests.Session, db_url: str, doc_id: str) -> View:
         ),
         reverse=True,
     )
+    if "_deleted_conflicts" in doc:  # CouchDB gives them itself: they must be the same set
+        assert set(doc["_deleted_conflicts"]) == set(deleted_conflicts), (doc, open_revs)
     changes = session.post(
         f"{db_url}/_changes",
         params={"style": "all_docs", "filter": "_doc_ids"},
@@ -292,33 +363,33 @@ def view_of_peer(session: requests.Session, db_url: str, doc_id: str) -> View:
 # _conflicts lists whose order differed while the sets were equal. CouchDB
 # promises no order; PouchDB sorts by depth only (ties in tree-walk order),
 # we sort by depth then rev id. Kept for the record, printed with `-s`.
-ORDER_MISMATCHES: list[tuple[list[str], list[str]]] = []
+ORDER_MISMATCHES: list[tuple[str, list[str], list[str]]] = []
 
 
 def replicate_both(
-    store: SqliteStore, session: requests.Session, db_url: str, doc_id: str, batches: Batches
+    store: SqliteStore, session: requests.Session, peer: PeerDb, doc_id: str, batches: Batches
 ) -> tuple[View, View]:
     """Send `batches` to both sides, one _bulk_docs call per batch; return both views."""
     for batch in batches:
         docs = [replicated_doc(doc_id, path) for path in batch]
         assert store.bulk_docs(docs, new_edits=False) == []
         answer = session.post(
-            f"{db_url}/_bulk_docs", json={"docs": docs, "new_edits": False}, timeout=30
+            f"{peer.url}/_bulk_docs", json={"docs": docs, "new_edits": False}, timeout=30
         )
         assert answer.status_code == 201, answer.text
         assert [row for row in answer.json() if "error" in row] == []
-    ours, theirs = view_of_store(store, doc_id), view_of_peer(session, db_url, doc_id)
+    ours, theirs = view_of_store(store, doc_id), view_of_peer(session, peer, doc_id)
     if ours.conflicts_order != theirs.conflicts_order:
-        ORDER_MISMATCHES.append((ours.conflicts_order, theirs.conflicts_order))
+        ORDER_MISMATCHES.append((peer.name, ours.conflicts_order, theirs.conflicts_order))
     return ours, theirs
 
 
 def teardown_module() -> None:
     if ORDER_MISMATCHES:
-        mine, peer = ORDER_MISMATCHES[0]
+        name, mine, theirs = ORDER_MISMATCHES[0]
         print(
             f"\n_conflicts order differed (same set) in {len(ORDER_MISMATCHES)} documents, "
-            f"e.g. ours {mine} vs pouchdb-server {peer}"
+            f"e.g. ours {mine} vs {name} {theirs}"
         )
 
 
@@ -342,7 +413,7 @@ def fresh_store() -> Iterator[StoreFactory]:
         yield make
 
 
-def describe_differences(ours: View, theirs: View) -> list[str]:
+def describe_differences(ours: View, theirs: View, peer_name: str = "the peer") -> list[str]:
     """One line per differing item, open_revs broken down by revision."""
     mine, peer = ours.comparable(), theirs.comparable()
     lines = []
@@ -350,21 +421,21 @@ def describe_differences(ours: View, theirs: View) -> list[str]:
         if mine[key] == peer[key]:
             continue
         if key != "open_revs":
-            lines.append(f"{key}: ours {mine[key]!r}, pouchdb-server {peer[key]!r}")
+            lines.append(f"{key}: ours {mine[key]!r}, {peer_name} {peer[key]!r}")
             continue
         for leaf in sorted(mine[key].keys() | peer[key].keys()):
             a, b = mine[key].get(leaf), peer[key].get(leaf)
             if a != b:
                 lines.append(
-                    f"open_revs[{leaf}] (deleted, ancestry): ours {a!r}, pouchdb-server {b!r}"
+                    f"open_revs[{leaf}] (deleted, ancestry): ours {a!r}, {peer_name} {b!r}"
                 )
     return lines
 
 
-def assert_same(ours: View, theirs: View, batches: Batches) -> None:
-    differences = describe_differences(ours, theirs)
+def assert_same(ours: View, theirs: View, batches: Batches, peer_name: str) -> None:
+    differences = describe_differences(ours, theirs, peer_name)
     assert not differences, (
-        "SqliteStore and pouchdb-server disagree for batches\n  "
+        f"SqliteStore and {peer_name} disagree for batches\n  "
         + "\n  ".join(map(repr, batches))
         + "\n"
         + "\n".join(differences)
@@ -379,13 +450,13 @@ def assert_same(ours: View, theirs: View, batches: Batches) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(case=replication_batches())
-def test_revision_trees_match_pouchdb_server(
-    case: tuple[Forest, Batches],
-    couch_db: str,
+def test_revision_trees_match_the_peer(
+    case: Case,
+    peer: PeerDb,
     session: requests.Session,
     fresh_store: StoreFactory,
 ) -> None:
-    forest, batches = case
+    forest, batches = case.forest, case.batches(peer.peer)
     note(f"forest={forest}")
     # What the cases cover, shown by --hypothesis-show-statistics.
     event(f"{len(batches)} _bulk_docs call(s)")
@@ -397,8 +468,8 @@ def test_revision_trees_match_pouchdb_server(
         event("a tombstone with a live child")
     doc_id = f"doc-{uuid.uuid4().hex}"
     with fresh_store(doc_id) as store:
-        ours, theirs = replicate_both(store, session, couch_db, doc_id, batches)
-    assert_same(ours, theirs, batches)
+        ours, theirs = replicate_both(store, session, peer, doc_id, batches)
+    assert_same(ours, theirs, batches, peer.name)
     event("winner deleted" if ours.deleted else "winner live")
     if ours.conflicts:
         event("_conflicts")
@@ -457,22 +528,22 @@ HAND_CASES: dict[str, Batches] = {
 
 @pytest.mark.parametrize("batches", HAND_CASES.values(), ids=HAND_CASES.keys())
 def test_hand_written_case(
-    batches: Batches, couch_db: str, session: requests.Session, fresh_store: StoreFactory
+    batches: Batches, peer: PeerDb, session: requests.Session, fresh_store: StoreFactory
 ) -> None:
     doc_id = "doc"
     with fresh_store(doc_id) as store:
-        ours, theirs = replicate_both(store, session, couch_db, doc_id, batches)
-    assert_same(ours, theirs, batches)
+        ours, theirs = replicate_both(store, session, peer, doc_id, batches)
+    assert_same(ours, theirs, batches, peer.name)
 
 
 def test_conflicts_are_listed_deepest_first(
-    couch_db: str, session: requests.Session, fresh_store: StoreFactory
+    peer: PeerDb, session: requests.Session, fresh_store: StoreFactory
 ) -> None:
     """Both sides list _conflicts deepest first; only the order among equals may differ."""
     batches = [[chain("ab"), chain("ac"), chain("ad"), chain("aee"), chain("a9d"), chain("af")]]
     with fresh_store("doc") as store:
-        ours, theirs = replicate_both(store, session, couch_db, "doc", batches)
-    assert_same(ours, theirs, batches)
+        ours, theirs = replicate_both(store, session, peer, "doc", batches)
+    assert_same(ours, theirs, batches, peer.name)
     assert ours.winner == rev(3, "e")
     for order in (ours.conflicts_order, theirs.conflicts_order):
         assert order[0] == rev(3, "d")
@@ -502,29 +573,32 @@ def test_conflicts_are_listed_deepest_first(
     ids=["ancestry", "phantom_conflict"],
 )
 def test_order_within_a_batch_does_not_matter(
-    batches: Batches, couch_db: str, session: requests.Session, fresh_store: StoreFactory
+    batches: Batches, peer: PeerDb, session: requests.Session, fresh_store: StoreFactory
 ) -> None:
     """Found by the generated test: SqliteStore once skipped a known _rev and so kept a
     phantom conflict when a batch came in this order. Now it merges every path."""
     with fresh_store("doc") as store:
-        ours, theirs = replicate_both(store, session, couch_db, "doc", batches)
-    assert_same(ours, theirs, batches)
+        ours, theirs = replicate_both(store, session, peer, "doc", batches)
+    assert_same(ours, theirs, batches, peer.name)
     assert ours.conflicts == set()
 
 
+LATER_BATCH_ANCESTRY = [
+    [RevPath((rev(3, "a"), rev(2, "a")))],
+    [RevPath((rev(2, "a"), rev(1, "a")))],
+    [RevPath((rev(1, "a"),))],
+]
+
+
 def test_known_difference_ancestry_of_a_known_revision_in_a_later_batch(
-    couch_db: str, session: requests.Session, fresh_store: StoreFactory
+    pouchdb_peer: PeerDb, session: requests.Session, fresh_store: StoreFactory
 ) -> None:
     """Across separate calls pouchdb-server skips a revision it holds, so the ancestry
     the later path carries is lost and 1-a stays a phantom live leaf. SqliteStore merges
     the path (CouchDB's couch_db_updater does the same) and has one branch."""
-    batches = [
-        [RevPath((rev(3, "a"), rev(2, "a")))],
-        [RevPath((rev(2, "a"), rev(1, "a")))],
-        [RevPath((rev(1, "a"),))],
-    ]
+    batches = LATER_BATCH_ANCESTRY
     with fresh_store("doc") as store:
-        ours, theirs = replicate_both(store, session, couch_db, "doc", batches)
+        ours, theirs = replicate_both(store, session, pouchdb_peer, "doc", batches)
     assert ours.winner == theirs.winner == rev(3, "a")
     assert ours.conflicts == set()
     assert ours.open_revs == {rev(3, "a"): (False, (rev(3, "a"), rev(2, "a"), rev(1, "a")))}
@@ -532,50 +606,85 @@ def test_known_difference_ancestry_of_a_known_revision_in_a_later_batch(
     assert theirs.open_revs[rev(3, "a")] == (False, (rev(3, "a"), rev(2, "a")))
 
 
-def test_peer_says_missing_for_a_deleted_document(
-    couch_db: str, session: requests.Session, fresh_store: StoreFactory
+def test_couchdb_learns_the_ancestry_of_a_known_revision_in_a_later_batch(
+    couchdb_peer: PeerDb, session: requests.Session, fresh_store: StoreFactory
+) -> None:
+    """CouchDB merges the later path as SqliteStore does: one branch, no phantom leaf."""
+    batches = LATER_BATCH_ANCESTRY
+    with fresh_store("doc") as store:
+        ours, theirs = replicate_both(store, session, couchdb_peer, "doc", batches)
+    assert_same(ours, theirs, batches, couchdb_peer.name)
+    assert theirs.open_revs == {rev(3, "a"): (False, (rev(3, "a"), rev(2, "a"), rev(1, "a")))}
+
+
+# The reason each peer gives in a deleted winner's 404: pouchdb-server's differs.
+DELETED_REASON = {"pouchdb-server": "missing", "apache_couchdb": "deleted"}
+
+
+def test_reason_given_for_a_deleted_document(
+    peer: PeerDb, session: requests.Session, fresh_store: StoreFactory
 ) -> None:
     """pouchdb-server's 404 for a deleted winner says "missing"; CouchDB and we say "deleted"."""
     batches = [[chain("aa", deleted=True)]]
     with fresh_store("doc") as store:
-        ours, theirs = replicate_both(store, session, couch_db, "doc", batches)
+        ours, theirs = replicate_both(store, session, peer, "doc", batches)
         with pytest.raises(NotFound) as raised:
             store.get("doc")
-    assert_same(ours, theirs, batches)
+    assert_same(ours, theirs, batches, peer.name)
     assert raised.value.reason == "deleted"
-    answer = session.get(f"{couch_db}/doc", timeout=30)
-    assert (answer.status_code, answer.json()) == (404, {"error": "not_found", "reason": "missing"})
+    answer = session.get(f"{peer.url}/doc", timeout=30)
+    assert (answer.status_code, answer.json()) == (
+        404,
+        {"error": "not_found", "reason": DELETED_REASON[peer.name]},
+    )
 
 
-def test_peer_ignores_deleted_conflicts(
-    couch_db: str, session: requests.Session, fresh_store: StoreFactory
+def test_deleted_conflicts_of_each_peer(
+    peer: PeerDb, session: requests.Session, fresh_store: StoreFactory
 ) -> None:
     """PouchDB has no deleted_conflicts option: its GET never carries _deleted_conflicts,
-    so the comparison derives them from its open_revs=all (CouchDB's definition)."""
+    so the comparison derives them from its open_revs=all (CouchDB's definition).
+    CouchDB gives them, and they are ours."""
     batches = [[chain("ab"), chain("acc", deleted=True)]]
     with fresh_store("doc") as store:
-        ours, theirs = replicate_both(store, session, couch_db, "doc", batches)
+        ours, theirs = replicate_both(store, session, peer, "doc", batches)
         doc = store.get("doc", deleted_conflicts=True)
-    assert_same(ours, theirs, batches)
+    assert_same(ours, theirs, batches, peer.name)
     assert doc["_deleted_conflicts"] == [rev(3, "c")]
-    answer = session.get(f"{couch_db}/doc", params={"deleted_conflicts": "true"}, timeout=30).json()
+    answer = session.get(f"{peer.url}/doc", params={"deleted_conflicts": "true"}, timeout=30).json()
     assert answer["_rev"] == rev(2, "b")
-    assert "_deleted_conflicts" not in answer
+    if peer.name == "pouchdb-server":
+        assert "_deleted_conflicts" not in answer
+    else:
+        assert answer["_deleted_conflicts"] == doc["_deleted_conflicts"]
+
+
+SAME_ID = "a" * 32
+SAME_ID_AT_TWO_DEPTHS = [[RevPath((f"2-{SAME_ID}", f"1-{SAME_ID}"), deleted=True)]]
 
 
 def test_known_difference_same_id_at_two_depths(
-    couch_db: str, session: requests.Session, fresh_store: StoreFactory
+    pouchdb_peer: PeerDb, session: requests.Session, fresh_store: StoreFactory
 ) -> None:
     """pouchdb-server looks revisions up by id alone, so a branch reusing an id at two
     depths (never produced by a real edit, whose id hashes its parent) loses its
     tombstone and its ancestry there. Ours follows CouchDB, which keys by (depth, id).
     The generated cases use distinct ids for this reason."""
-    same = "a" * 32
-    batches = [[RevPath((f"2-{same}", f"1-{same}"), deleted=True)]]
+    same = SAME_ID
     with fresh_store("doc") as store:
-        ours, theirs = replicate_both(store, session, couch_db, "doc", batches)
+        ours, theirs = replicate_both(store, session, pouchdb_peer, "doc", SAME_ID_AT_TWO_DEPTHS)
     assert (ours.deleted, ours.open_revs) == (
         True,
         {f"2-{same}": (True, (f"2-{same}", f"1-{same}"))},
     )
     assert (theirs.deleted, theirs.open_revs) == (False, {f"2-{same}": (False, (f"1-{same}",))})
+
+
+def test_couchdb_keys_revisions_by_depth_and_id(
+    couchdb_peer: PeerDb, session: requests.Session, fresh_store: StoreFactory
+) -> None:
+    """The same id at two depths is two revisions to CouchDB, as to us."""
+    with fresh_store("doc") as store:
+        ours, theirs = replicate_both(store, session, couchdb_peer, "doc", SAME_ID_AT_TWO_DEPTHS)
+    assert_same(ours, theirs, SAME_ID_AT_TWO_DEPTHS, couchdb_peer.name)
+    assert theirs.deleted is True
