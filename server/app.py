@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from sync.errors import StoreError
 
-from . import health, logs, services, staff
+from . import couchdb_root, health, logs, services, staff
 from .accounts import auth
 from .gateway import routes as gateway
 from .gateway.validation import MIN_CONCURRENT
@@ -48,6 +48,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     logs.init_app(app)
     auth.init_app(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(couchdb_root.bp)
     app.register_blueprint(gateway.bp)
     app.register_blueprint(staff.bp)
     app.register_error_handler(HTTPException, _http_error)

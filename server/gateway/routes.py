@@ -17,23 +17,23 @@ from flask import Blueprint, Response, current_app, g, request
 
 from sync import revtree
 from sync.documents import check_doc_id
-from sync.errors import BadRequest, Forbidden, NotFound, StoreError
+from sync.errors import BadRequest, Forbidden, NotFound, StoreError, TooLarge
 from sync.store import Store
 
 from ..accounts.auth import current_user, login_required
-from ..accounts.users import User
-from ..http_io import flag, gzipped, int_arg, json_arg, json_body, reply, store_error
+from ..http_io import flag, gzipped, json_arg, json_body, reply, store_error
 from ..policy import may_read, reads_personal
 from ..services import services
-from . import local_docs
+from . import all_docs, feeds, find, local_docs, multipart, scope_reads
 from .push import save_pushed
 from .scope import IndexEntry, ScopeIndex
 from .validation import RequestBody
 
 bp = Blueprint("gateway", __name__, url_prefix="/db")
 bp.register_error_handler(StoreError, store_error)
+bp.record_once(feeds.init_slots)  # the slots that bound waiting feeds, one set per app
 
-CHANGES_PAGE = 1000
+REVS_LIMIT = 1000  # revisions kept per branch (the stores' default, CouchDB's too)
 
 
 def scope_index() -> ScopeIndex:
@@ -73,87 +73,72 @@ _CATCH_UP_ELSEWHERE = frozenset(
         "gateway.bulk_docs",
         "gateway.put_doc",
         "gateway.delete_doc",
+        "gateway.ensure_full_commit",
+        "gateway.revs_limit",
     }
 )
 
 
+def _instance_start_time() -> str:
+    with services().db.read() as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'instance_start_time'").fetchone()
+    return row[0]
+
+
+# `/db` and `/db/` alike: CouchDB clients ask for the database without the slash (a
+# redirect is no answer to HEAD, and couchdb-python and python-cloudant do not follow it).
+@bp.get("")
 @bp.get("/")
 def info() -> Response:
+    """The caller's database: its sequence and its documents, counted in the caller's scope."""
     user = current_user()
-    seq = scope_index().last_seq(user.scope, personal=reads_personal(user))
-    with services().db.read() as conn:
-        start = conn.execute("SELECT value FROM meta WHERE key = 'instance_start_time'").fetchone()[
-            0
-        ]
+    personal = reads_personal(user)
+    live, deleted = scope_reads.count_documents(scope_index(), user.scope, personal=personal)
     return reply(
         {
             "db_name": "db",
-            "update_seq": seq,
-            "instance_start_time": start,
-            "doc_count": None,
+            "update_seq": scope_index().last_seq(user.scope, personal=personal),
+            "instance_start_time": _instance_start_time(),
+            "doc_count": live,
+            "doc_del_count": deleted,
             "purge_seq": 0,
             "compact_running": False,
+            "disk_format_version": 8,
+            "props": {},
         }
     )
 
 
+@bp.put("")
 @bp.put("/")
 def create_database() -> Response:
-    return reply({"error": "file_exists", "reason": "The database already exists."}, 412)
-
-
-@bp.route("/_changes", methods=["GET", "POST"])
-def changes() -> Response:
-    user = current_user()
-    since = request.args.get("since", "0")
-    if since == "now":
-        since_seq = scope_index().last_seq(user.scope, personal=reads_personal(user))
-    else:  # bounded: SQLite's integers end at 2**63 - 1 (a larger since was a 500)
-        since_seq = int_arg("since", 0, high=2**63 - 1)
-    limit = int_arg("limit", CHANGES_PAGE, low=1, high=10_000)
-    doc_ids = None
-    if request.args.get("filter") == "_doc_ids":
-        body = json_body() if request.method == "POST" else {"doc_ids": json_arg("doc_ids")}
-        doc_ids = body.get("doc_ids") if isinstance(body, dict) else None
-        if not isinstance(doc_ids, list) or not all(isinstance(i, str) for i in doc_ids):
-            raise BadRequest("filter=_doc_ids needs a list of document ids in doc_ids")
-    elif request.args.get("filter"):
-        raise BadRequest("only the _doc_ids filter is supported; scope is applied for you")
-    entries = _scoped_changes(user, since_seq, limit, doc_ids)
-    if not entries and request.args.get("feed") == "longpoll":
-        deadline = time.monotonic() + min(
-            int_arg("timeout", 60_000, high=3_600_000) / 1000,
-            current_app.config["LONGPOLL_SECONDS"],
-        )
-        seen = max(since_seq, scope_index().latest_gseq())
-        while not entries and (remaining := deadline - time.monotonic()) > 0:
-            # Woken by any change the index takes in; most are outside this scope.
-            seen = scope_index().wait_beyond(seen, remaining)
-            entries = _scoped_changes(user, since_seq, limit, doc_ids)
-    results = [_change_row(entry) for entry in entries]
-    last_seq = entries[-1].gseq if entries else since_seq
     return reply(
-        {"results": results, "last_seq": last_seq, "pending": 0 if len(entries) < limit else 1}
+        {
+            "error": "file_exists",
+            "reason": "The database could not be created, the file already exists.",
+        },
+        412,
     )
 
 
-def _scoped_changes(
-    user: User, since: int, limit: int, doc_ids: list[str] | None
-) -> list[IndexEntry]:
-    return scope_index().changes(
-        user.scope, since, limit, personal=reads_personal(user), doc_ids=doc_ids
-    )
+@bp.post("/_ensure_full_commit")
+def ensure_full_commit() -> Response:
+    """Every write is durable once answered (both stores commit before they answer), so
+    there is nothing to flush; CouchDB's replicator asks on both ends at each checkpoint."""
+    return reply({"ok": True, "instance_start_time": _instance_start_time()}, 201)
 
 
-def _change_row(entry: IndexEntry) -> dict:
-    revs = entry.leaves if request.args.get("style") == "all_docs" else entry.leaves[:1]
-    row: dict = {"seq": entry.gseq, "id": entry.doc_id, "changes": [{"rev": r} for r in revs]}
-    if entry.deleted:
-        row["deleted"] = True
-    if flag("include_docs"):
-        found = services().store.open_revs(entry.doc_id, entry.leaves[:1])
-        row["doc"] = found[0].get("ok") if found else None
-    return row
+@bp.route("/_revs_limit", methods=["GET", "PUT"])
+def revs_limit() -> Response:
+    if request.method == "PUT":
+        raise Forbidden("the revision limit is the server's to set")
+    return reply(REVS_LIMIT)
+
+
+bp.add_url_rule("/_changes", view_func=feeds.changes, methods=["GET", "POST"])
+bp.add_url_rule("/_find", view_func=find.find, methods=["POST"])
+bp.add_url_rule("/_index", view_func=find.indexes, methods=["GET"])
+bp.add_url_rule("/_index", "create_index", view_func=find.create_index, methods=["POST"])
 
 
 @bp.post("/_revs_diff")
@@ -205,9 +190,12 @@ def bulk_get() -> Response:
         raise BadRequest('_bulk_get needs {"docs": [{"id", "rev"?}...]}')
     results: list[dict | None] = [None] * len(requests_)
     readable: list[tuple[int, dict]] = []
+    latest = flag("latest") or (isinstance(body, dict) and body.get("latest") is True)
     for index, item in enumerate(requests_):
         try:
-            visible(str(item.get("id") if isinstance(item, dict) else None))
+            entry = visible(str(item.get("id") if isinstance(item, dict) else None))
+            if latest and isinstance(item.get("rev"), str) and item["rev"] not in entry.leaves:
+                item = {**item, "rev": _latest_rev(entry.doc_id, item["rev"])}
             readable.append((index, item))
         except StoreError as exc:
             results[index] = _bulk_get_error(item, exc)
@@ -258,36 +246,23 @@ def bulk_docs() -> Response:
     return reply([row for row in rows if "error" in row], 201)
 
 
+def _latest_rev(doc_id: str, rev: str) -> str:
+    """`latest=true`: the leaf that `rev` has become (the replicator asks for the revision
+    the feed showed, which may have been edited since); `rev` itself when none has it."""
+    try:
+        wanted = revtree.normalize_rev(rev)
+    except StoreError:
+        return rev
+    for leaf in services().store.open_revs(doc_id, "all"):
+        doc = leaf.get("ok")
+        if doc and wanted in revtree.path_from_revisions(doc["_revisions"]):
+            return doc["_rev"]
+    return rev
+
+
 # -- _all_docs and _local ------------------------------------------------------------------------
 
-
-@bp.route("/_all_docs", methods=["GET", "POST"])
-def all_docs() -> Response:
-    user = current_user()
-    include_docs = flag("include_docs")
-    if request.method == "POST":
-        body = json_body()
-        keys = body.get("keys") if isinstance(body, dict) else None
-        if not isinstance(keys, list):
-            raise BadRequest('POST _all_docs needs {"keys": [...]}')
-        rows = [_all_docs_row(key, include_docs) for key in keys]
-        return reply({"total_rows": None, "offset": None, "rows": rows})
-    start = json_arg("startkey", json_arg("start_key", ""))
-    limit = int_arg("limit", 1000, low=0, high=10_000)
-    entries = scope_index().listing(user.scope, str(start), limit, personal=reads_personal(user))
-    rows = [_all_docs_row(entry.doc_id, include_docs) for entry in entries]
-    return reply({"total_rows": None, "offset": None, "rows": rows})
-
-
-def _all_docs_row(key: object, include_docs: bool) -> dict:
-    try:
-        visible(str(key))
-        (row,) = services().store.all_docs(keys=[str(key)], include_docs=include_docs)
-        return row
-    except StoreError:
-        return {"key": key, "error": "not_found"}
-
-
+bp.add_url_rule("/_all_docs", view_func=all_docs.all_docs, methods=["GET", "POST"])
 bp.add_url_rule(
     "/_local/<path:local_id>", view_func=local_docs.local_doc, methods=["GET", "PUT", "DELETE"]
 )
@@ -298,20 +273,38 @@ bp.add_url_rule(
 
 @bp.get("/<doc_id>")
 def get_doc(doc_id: str) -> Response:
-    visible(doc_id)
+    entry = visible(doc_id)
     store = services().store
     open_revs = request.args.get("open_revs")
     if open_revs is not None:
         revs = "all" if open_revs == "all" else json_arg("open_revs")
-        return reply(
-            store.open_revs(
-                doc_id,
-                revs,
-                revs_history=flag("revs"),  # type: ignore
-                attachments=flag("attachments"),
-                atts_since=json_arg("atts_since"),
+        if revs != "all" and (
+            not isinstance(revs, list) or not all(isinstance(r, str) for r in revs)
+        ):
+            raise BadRequest('open_revs must be "all" or a JSON array of revisions')
+        atts_since = json_arg("atts_since")
+        if atts_since is not None and (
+            not isinstance(atts_since, list) or not all(isinstance(r, str) for r in atts_since)
+        ):
+            raise BadRequest("atts_since must be a JSON array of revisions")
+        mixed = multipart.wants_mixed(request.headers.get("Accept", ""))
+        if revs != "all" and flag("latest"):
+            revs = list(
+                dict.fromkeys(r if r in entry.leaves else _latest_rev(doc_id, r) for r in revs)
             )
+        found = store.open_revs(
+            doc_id,
+            revs,  # type: ignore[arg-type]
+            revs_history=flag("revs"),
+            # The replicator's multipart read wants the attachments newer than atts_since
+            # (CouchDB sends them in a multipart/mixed answer without being asked).
+            attachments=flag("attachments") or mixed,
+            atts_since=atts_since,
         )
+        if not mixed:
+            return reply(found)
+        body, content_type = multipart.mixed(found)
+        return Response(body, content_type=content_type)
     return reply(
         store.get(
             doc_id,
@@ -327,7 +320,8 @@ def get_doc(doc_id: str) -> Response:
 
 @bp.put("/<doc_id>")
 def put_doc(doc_id: str) -> Response:
-    doc = json_body()
+    content_type = request.headers.get("Content-Type", "")
+    doc = _related_body(content_type) if multipart.is_related(content_type) else json_body()
     if not isinstance(doc, dict):
         raise BadRequest("a document must be a JSON object")
     if doc.setdefault("_id", doc_id) != doc_id:
@@ -342,6 +336,18 @@ def put_doc(doc_id: str) -> Response:
 def delete_doc(doc_id: str) -> Response:
     (row,) = save_pushed([{"_id": doc_id, "_rev": request.args.get("rev"), "_deleted": True}], True)
     return _single_answer(row)
+
+
+def _related_body(content_type: str) -> dict:
+    """A document written with its attachments in a multipart/related body (CouchDB's
+    replicator writes a document that has attachments so), attachments made inline."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if gzipped():
+        raise BadRequest("a multipart/related body must not be gzipped as a whole")
+    raw = request.get_data(cache=True)
+    if request.content_length is None and len(raw) >= limit:
+        raise TooLarge(f"request body is larger than the limit of {limit} bytes")
+    return multipart.parse_related(raw, content_type, limit)
 
 
 def _single_answer(row: dict) -> Response:
