@@ -199,6 +199,7 @@ class DemoCounty:
                     "role": "station_lead" if n == 1 else "volunteer",
                     "scope": village.code,
                     "team": f"team:{village.code}",
+                    "station": f"station:{village.code}",
                     "active": True,
                 }
 

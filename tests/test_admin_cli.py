@@ -16,6 +16,7 @@ import requests
 import yaml
 from click.testing import CliRunner, Result
 
+from schemas import place_level, place_parent, validate_document
 from server.accounts.users import UserStore
 from server.app import create_app
 from server.commands.cli import main
@@ -61,12 +62,14 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fieldsync(data_dir: Path):  # noqa: ANN201 - returns a callable
-    """Run `fieldsync ARGS...` with the county configured by environment variables."""
-    runner = CliRunner(env={"FIELDSYNC_DATA_DIR": str(data_dir)})
+    """Run `fieldsync ARGS...` with the county configured by environment variables, on
+    a county made with `admin init` (empty: `seed_county` adds places, team, station)."""
+    runner = CliRunner(env={"FIELDSYNC_DATA_DIR": str(data_dir), "FIELDSYNC_COUCHDB_URL": None})
 
     def run(*args: str, input: str | None = None) -> Result:
         return runner.invoke(main, list(args), input=input)
 
+    assert run("admin", "init").exit_code == 0
     return run
 
 
@@ -108,10 +111,81 @@ def write_yaml(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def seed_county(data_dir: Path) -> None:
+    """A county as the server makes it, holding PLACES, TEAM and STATION (no accounts)."""
+    now = "2024-03-01T08:00:00+08:00"
+    envelope = {"schema_version": 1, "author": "user:admin", "device": "admin-cli",
+                "created_at": now, "updated_at": now}  # fmt: skip
+    docs = []
+    for row in PLACES:
+        code = row["code"]
+        doc = {**row, **envelope, "_id": f"place:{code}", "place": code,
+               "level": place_level(code)}  # fmt: skip
+        if place_parent(code):
+            doc["parent"] = place_parent(code)
+        docs.append(doc)
+    team = {k: v for k, v in TEAM.items() if k != "id"}
+    docs.append({**team, **envelope, "_id": TEAM["id"], "member_count": 8})
+    station = {**STATION, **envelope, "_id": f"station:{STATION['place']}"}
+    docs.append({**station, "grids": STATION["grids"].split(";")})
+    app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "x"})
+    try:
+        rows = app.extensions["fieldsync"].store.bulk_docs([validate_document(d) for d in docs])
+        assert all(row.get("ok") for row in rows), rows
+    finally:
+        app.extensions["fieldsync"].close()
+
+
+# -- regressions: no silent empty county, no user outside the places, accounts on the roster --
+
+
+def test_admin_without_a_county_refuses_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # beside data/demo, as `./dev demo` leaves it
+    runner = CliRunner(env={"FIELDSYNC_DATA_DIR": None})
+    result = runner.invoke(main, ["admin", "list-users"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines[-1].count("。 / ") == 1 and "fieldsync admin init" in lines[-1]
+    assert "data/county" in lines[-1]
+    assert list(tmp_path.iterdir()) == []  # no data/county made
+
+
+def test_create_user_refuses_a_scope_with_no_place(fieldsync, data_dir: Path) -> None:
+    seed_county(data_dir)
+    result = fieldsync(
+        "admin", "create-user", "tian", "--role", "volunteer", "--scope", "999999",
+        "--display-name", "田秀英", "--password-stdin", input=PASSWORD,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "999999" in result.output and "。 / " in result.output
+    assert county(data_dir)[0] == []
+
+
+def test_create_user_writes_a_linked_user_document(fieldsync, data_dir: Path) -> None:
+    seed_county(data_dir)
+    result = fieldsync(
+        "admin", "create-user", "tian", "--role", "station_lead", "--scope", "422827100001",
+        "--display-name", "田秀英", "--team", "team:422827100001",
+        "--station", "station:422827100001", "--password-stdin", input=PASSWORD,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = county(data_dir)[1]["user:tian"]
+    assert (doc["display_name"], doc["role"], doc["scope"], doc["place"]) == (
+        "田秀英", "station_lead", "422827100001", "422827100001",
+    )  # fmt: skip
+    assert doc["team"] == "team:422827100001" and doc["station"] == "station:422827100001"
+    assert (doc["author"], doc["device"], doc["active"]) == ("user:admin", "admin-cli", True)
+    listing = fieldsync("admin", "list-users")
+    assert "田秀英" in listing.output and "station:422827100001" in listing.output
+
+
 # -- accounts ---------------------------------------------------------------------------------
 
 
 def test_create_user_with_password_on_stdin(fieldsync, data_dir: Path) -> None:
+    seed_county(data_dir)
     result = fieldsync(
         "admin", "create-user", "tian", "--role", "station_lead", "--scope", "422827100001",
         "--display-name", "田秀英", "--team", "team:422827100001", "--password-stdin",
@@ -123,13 +197,16 @@ def test_create_user_with_password_on_stdin(fieldsync, data_dir: Path) -> None:
     assert user.display_name == "田秀英" and user.role == "station_lead"
     listing = fieldsync("admin", "list-users")
     assert listing.exit_code == 0
-    assert "tian\tstation_lead\t422827100001\tyes 是\t田秀英\tteam:422827100001" in listing.output
+    assert (
+        "tian\tstation_lead\t422827100001\tyes 是\t田秀英\tteam:422827100001\t-" in listing.output
+    )
 
 
 def test_create_user_asks_for_the_password_twice_hidden(fieldsync, data_dir: Path) -> None:
+    seed_county(data_dir)
     result = fieldsync(
         "admin", "create-user", "xiang", "--role", "volunteer", "--scope", "422827100001001",
-        input=f"{PASSWORD}\nsomething else\n{PASSWORD}\n{PASSWORD}\n",
+        "--display-name", "向国强", input=f"{PASSWORD}\nsomething else\n{PASSWORD}\n{PASSWORD}\n",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "Password 密码" in result.output and PASSWORD not in result.output  # hidden
@@ -141,39 +218,57 @@ def test_create_user_asks_for_the_password_twice_hidden(fieldsync, data_dir: Pat
     [
         (["--role", "volunteer", "--scope", "4228"], PASSWORD, "Scope must be a place code"),
         (["--role", "volunteer", "--scope", "422827"], "short", "at least 8 characters"),
+        (["--role", "volunteer", "--scope", "422827100002"], PASSWORD, "no place 422827100002"),
+        (["--role", "county_staff", "--scope", "422827", "--team", "team:422827100001"],
+         PASSWORD, "neither at nor above the user's scope 422827"),
+        (["--role", "volunteer", "--scope", "422827", "--station", "team:422827100001"],
+         PASSWORD, "team:422827100001 is not a station"),
     ],
-)
+)  # fmt: skip
 def test_create_user_refuses_bad_input_in_both_languages(
     fieldsync, data_dir: Path, args: list[str], password: str, english: str
 ) -> None:
-    result = fieldsync("admin", "create-user", "tian", *args, "--password-stdin", input=password)
+    seed_county(data_dir)
+    result = fieldsync("admin", "create-user", "tian", *args, "--display-name", "田秀英",
+                       "--password-stdin", input=password)  # fmt: skip
     assert result.exit_code == 1
-    assert english in result.output and "。 / " in result.output
+    assert english in result.output and result.output.strip().splitlines()[-1].count("。 / ") == 1
     assert county(data_dir)[0] == []
 
 
-def test_create_user_refuses_a_taken_name_and_an_unknown_role(fieldsync) -> None:
-    args = ["admin", "create-user", "tian", "--scope", "422827", "--password-stdin"]
+def test_create_user_refuses_a_taken_name_and_an_unknown_role(fieldsync, data_dir: Path) -> None:
+    seed_county(data_dir)
+    args = ["admin", "create-user", "tian", "--scope", "422827", "--display-name", "田秀英",
+            "--password-stdin"]  # fmt: skip
     assert fieldsync(*args, "--role", "admin", input=PASSWORD).exit_code == 0
     taken = fieldsync(*args, "--role", "admin", input=PASSWORD)
     assert taken.exit_code == 1 and "用户名已存在" in taken.output
-    assert fieldsync(*args, "--role", "wizard", input=PASSWORD).exit_code == 2
+    unknown_role = fieldsync(*args, "--role", "wizard", input=PASSWORD)
+    assert unknown_role.exit_code == 2 and "Usage error" in unknown_role.output
+    assert len(unknown_role.output.strip().splitlines()) == 1
+    nameless = fieldsync("admin", "create-user", "xiang", "--role", "volunteer", "--scope",
+                         "422827", "--password-stdin", input=PASSWORD)  # fmt: skip
+    assert nameless.exit_code == 1 and "needs a display_name" in nameless.output
 
 
 def test_set_password_deactivate_and_activate(fieldsync, data_dir: Path) -> None:
+    seed_county(data_dir)
     fieldsync("admin", "create-user", "tian", "--role", "volunteer", "--scope", "422827",
-              "--password-stdin", input=PASSWORD)  # fmt: skip
+              "--display-name", "田秀英", "--password-stdin", input=PASSWORD)  # fmt: skip
     result = fieldsync(
         "admin", "set-password", "tian", "--password-stdin", input="新密码 new one\n"
     )
     assert result.exit_code == 0, result.output
     assert authenticate(data_dir, "tian", PASSWORD) is None
     assert authenticate(data_dir, "tian", "新密码 new one") is not None
-    assert fieldsync("admin", "deactivate", "tian").exit_code == 0
+    assert fieldsync("admin", "deactivate", "tian", "--author", "it").exit_code == 0
     assert authenticate(data_dir, "tian", "新密码 new one") is None
+    document = county(data_dir)[1]["user:tian"]
+    assert document["active"] is False and document["author"] == "user:it"
     assert "no 否" in fieldsync("admin", "list-users").output
     assert fieldsync("admin", "activate", "tian").exit_code == 0
     assert authenticate(data_dir, "tian", "新密码 new one") is not None
+    assert county(data_dir)[1]["user:tian"]["active"] is True
     assert fieldsync("admin", "deactivate", "ghost").exit_code == 1
     missing = fieldsync("admin", "set-password", "ghost", "--password-stdin", input=PASSWORD)
     assert missing.exit_code == 1 and "No such user" in missing.output
@@ -197,7 +292,10 @@ def test_import_users_places_teams_and_stations(
     assert sorted(docs) == [
         "place:422827", "place:422827100", "place:422827100001", "place:422827100001001",
         "place:422827100001002", "station:422827100001", "team:422827100001",
+        "user:tian", "user:xiang",
     ]  # fmt: skip
+    assert docs["user:tian"]["display_name"] == "田秀英"
+    assert docs["user:tian"]["team"] == "team:422827100001"
     village = docs["place:422827100001"]
     assert (village["level"], village["parent"], village["name_zh"]) == (
         "village", "422827100", "白岩村",
@@ -228,14 +326,17 @@ def test_a_file_with_bad_rows_imports_nothing(
     file = writer(tmp_path / ("bad.csv" if writer is write_csv else "bad.yaml"), rows)
     result = fieldsync("admin", "import", str(file))
     assert result.exit_code == 1
-    assert "3 bad rows; nothing was imported" in result.output
-    assert "3 行有错误，未导入任何数据" in result.output
+    # tian's row is refused too: the team it names is a bad row, so it is not imported
+    assert "4 bad rows; nothing was imported" in result.output
+    assert "4 行有错误，未导入任何数据" in result.output
     if writer is write_csv:  # line 1 is the header
         assert "第 7 行 / line 7: " in result.output and "member_count" in result.output
+        assert "line 9: " in result.output and "no team team:422827100001" in result.output
         assert "line 10: " in result.output and "Scope must be a place code" in result.output
         assert "line 11: " in result.output and "level" in result.output
     else:
         assert "teams 第 1 项 / teams #1: " in result.output
+        assert "users #1: " in result.output and "no team team:422827100001" in result.output
         assert "users #2: " in result.output and "places #6: " in result.output
     assert county(data_dir) == ([], {})
 
@@ -243,7 +344,10 @@ def test_a_file_with_bad_rows_imports_nothing(
 def test_import_refuses_duplicates_and_existing_users(
     fieldsync, data_dir: Path, tmp_path: Path
 ) -> None:
-    fieldsync("admin", "import", str(write_csv(tmp_path / "a.csv", [USERS[0]])))
+    seed_county(data_dir)
+    first = fieldsync("admin", "import", str(write_csv(tmp_path / "a.csv", [USERS[0]])))
+    assert first.exit_code == 0, first.output
+    before = county(data_dir)
     rows = [PLACES[0], PLACES[0], USERS[0], {"type": "village", "code": "422827"}]
     result = fieldsync("admin", "import", str(write_csv(tmp_path / "b.csv", rows)))
     assert result.exit_code == 1
@@ -254,7 +358,7 @@ def test_import_refuses_duplicates_and_existing_users(
     assert (
         "line 5: " in result.output and "type must be user, place, team or station" in result.output
     )
-    assert county(data_dir) == (["tian"], {})
+    assert county(data_dir) == before and before[0] == ["tian"]
 
 
 def test_a_gbk_csv_is_refused_unless_its_encoding_is_given(

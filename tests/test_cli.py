@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
+from server.accounts.users import UserStore
+from server.app import create_app
 from server.commands.cli import main
 from sync import SqliteStore
 
@@ -103,3 +105,69 @@ def test_demo_county_is_served_with_scoped_demo_accounts(tmp_path: Path) -> None
         assert client.get("/db/_changes").status_code == 401
     finally:
         app.extensions["fieldsync"].close()
+
+
+# -- regressions: the demo never destroys what it did not create ------------------------------
+
+
+def run_demo(data_dir: Path, *args: str) -> Result:
+    return CliRunner().invoke(
+        main, ["demo", "--data-dir", str(data_dir), "--rounds", "1", "--no-serve", *args]
+    )
+
+
+def test_demo_refuses_a_directory_it_did_not_create(tmp_path: Path) -> None:
+    data_dir = tmp_path / "mine"
+    data_dir.mkdir()
+    (data_dir / "notes.txt").write_text("村里的记录")
+    result = run_demo(data_dir)
+    assert result.exit_code == 1
+    assert (data_dir / "notes.txt").read_text() == "村里的记录"
+    assert sorted(p.name for p in data_dir.iterdir()) == ["notes.txt"]
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and str(data_dir) in lines[0] and "。 / " in lines[0]
+
+
+def test_demo_run_again_keeps_accounts_and_records_added_since(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo"
+    assert run_demo(data_dir).exit_code == 0
+    app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "x"})
+    try:
+        services = app.extensions["fieldsync"]
+        UserStore(services.db).create("tian", "a-long-password", "volunteer", "422827100001")
+        services.store.put({"_id": "note:added-since", "text": "keep me"})
+    finally:
+        app.extensions["fieldsync"].close()
+    (data_dir / "notes.txt").write_text("mine")
+
+    again = run_demo(data_dir)
+    assert again.exit_code == 0, again.output
+    assert (data_dir / "notes.txt").read_text() == "mine"
+    app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "x"})
+    try:
+        services = app.extensions["fieldsync"]
+        assert UserStore(services.db).get("tian") is not None
+        assert services.store.get("note:added-since")["text"] == "keep me"
+    finally:
+        app.extensions["fieldsync"].close()
+    assert "--rebuild" in again.output and "kept" in again.output
+
+
+def test_demo_accounts_are_roster_members(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo"
+    assert run_demo(data_dir).exit_code == 0
+    village = "422827100001"
+    with SqliteStore(data_dir / "county.sqlite") as store:
+        xiaowang, laoli = store.get("user:xiaowang"), store.get("user:laoli")
+        station = store.get(f"station:{village}")
+        generated = store.get(f"user:v{village}-03")
+    assert (xiaowang["display_name"], xiaowang["role"], xiaowang["scope"]) == (
+        "王小明", "volunteer", village,
+    )  # fmt: skip
+    assert xiaowang["station"] == laoli["station"] == f"station:{village}"
+    assert xiaowang["team"] == f"team:{village}" and laoli["role"] == "station_lead"
+    assert station["lead"] == "user:laoli"
+    assert generated["station"] == f"station:{village}"
+    listing = CliRunner().invoke(main, ["admin", "list-users", "--data-dir", str(data_dir)])
+    assert listing.exit_code == 0, listing.output
+    assert "王小明" in listing.output and "陈科" in listing.output

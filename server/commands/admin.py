@@ -1,52 +1,31 @@
 """`fieldsync admin`: accounts and reference data, run on the county server.
 
-Each command builds the app with `create_app()` (FIELDSYNC_* environment and
-instance/config.py, as `fieldsync serve` does) and uses its services, so the
-commands and the server always agree on where the data lives.
+Each command opens the county the server is configured for (FIELDSYNC_* and
+instance/config.py, as `fieldsync serve` reads them, or `--data-dir`), says on
+stderr which one, and refuses a directory holding no county (`admin init`
+makes one on purpose). Accounts are the roster: creating one writes the
+person's `user:` document too (server/accounts/roster.py).
 """
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import re
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import click
-import yaml
 
-from schemas import CURRENT_VERSIONS, DocumentInvalid, place_level, place_parent, validate_document
-from schemas.fields import Bool, Int, List, Number
-from schemas.places import is_place_code
-from schemas.registry import schema_for
 from sync.store import Store
 
-from ..accounts.users import ROLES, UserStore, message
-from ..app import create_app
+from ..accounts import roster
+from ..accounts.users import ROLES, message
 from ..logs import log_event
+from .county import County, create_county, data_dir_option, open_county
+from .importing import Row, check_rows, read_rows
 
-SECTIONS = {"users": "user", "places": "place", "teams": "team", "stations": "station"}
-USER_FIELDS = ("username", "password", "role", "scope", "display_name", "team")
 BATCH = 500
-
-
-@contextmanager
-def _server() -> Iterator[tuple[UserStore, Store]]:
-    """The configured app's accounts and store; a ValueError (bilingual) ends the command."""
-    app = create_app()
-    services = app.extensions["fieldsync"]
-    try:
-        with app.app_context():
-            yield UserStore(services.db), services.store
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        services.close()
+author_option = click.option(
+    "--author", default="admin", show_default=True, help="Username recorded as author."
+)
 
 
 def _read_password(password_stdin: bool) -> str:
@@ -57,119 +36,167 @@ def _read_password(password_stdin: bool) -> str:
 
 @click.group()
 def admin() -> None:
-    """Manage accounts and reference data on the county server.
-    管理县级服务器上的账号和基础数据。"""
+    """Manage accounts and reference data on the county server; every subcommand
+    takes --data-dir. 管理县级服务器上的账号和基础数据。"""
+
+
+@admin.command()
+@data_dir_option
+def init(data_dir: Path | None) -> None:
+    """Create a new, empty county in a new or empty data directory (nothing is changed
+    where a county is already). 新建一个空的县级数据目录。"""
+    where, created = create_county(data_dir)
+    if not created:
+        click.echo(f"已有县级数据，未做任何改动 Already a county, nothing changed: {where}")
+        return
+    log_event("county_created", data_dir=where)
+    click.echo(f"已新建县级数据 Created a county: {where}")
+    click.echo(
+        "下一步 Next: fieldsync admin import FILE（地区、队伍、服务站、用户 / "
+        "places, teams, stations, users）"
+    )
 
 
 @admin.command("create-user")
 @click.argument("username")
 @click.option("--role", type=click.Choice(ROLES), required=True, help="The account's role.")
-@click.option("--scope", required=True, help="Place code the user may see (6-15 digits).")
-@click.option("--display-name", help="Name shown to people, e.g. 田秀英.")
-@click.option("--team", help="Team document id, e.g. team:422827100001.")
+@click.option(
+    "--scope", required=True, help="Code of a place in the county the user may see (6-15 digits)."
+)
+@click.option(
+    "--display-name", help="The person's name, e.g. 田秀英 (required unless user:USERNAME exists)."
+)
+@click.option("--team", help="Team document id at or above the scope, e.g. team:422827100001.")
+@click.option(
+    "--station", help="Station document id at or above the scope, e.g. station:422827100001."
+)
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@author_option
+@data_dir_option
 def create_user(
     username: str,
     role: str,
     scope: str,
     display_name: str | None,
     team: str | None,
+    station: str | None,
     password_stdin: bool,
+    author: str,
+    data_dir: Path | None,
 ) -> None:
-    """Create a login account; the password is asked twice, hidden.
-    创建登录账号（密码隐藏输入两次）。"""
-    with _server() as (users, _):
-        # Refuse a bad role or scope before anyone types a password.
-        users.validate_new(username, "x" * 8, role, scope, display_name, team)
-        password = _read_password(password_stdin)
-        user = users.create(username, password, role, scope, display_name, team)
+    """Put a person on the roster: their user:USERNAME document (linked if it exists),
+    then their login account; the password is asked twice, hidden.
+    创建用户文档和登录账号（密码隐藏输入两次）。"""
+    spec = dict(username=username, role=role, scope=scope, display_name=display_name,
+                team=team, station=station, author=author)  # fmt: skip
+    with open_county(data_dir) as county:
+        # Refuse a bad role, scope, team or station before anyone types a password.
+        errors = roster.check_enrolments(
+            county.store, county.users, [{**spec, "password": "x" * 8}]
+        )
+        if errors:
+            raise click.ClickException(errors[0])
+        user = roster.enrol(county.store, county.users, password=_read_password(password_stdin),
+                            **spec)  # fmt: skip
         log_event("user_created", user=user.username, role=user.role, scope=user.scope)
-    click.echo(f"Created 已创建: {user.username} ({user.role}, {user.scope})")
+    click.echo(f"Created 已创建: {user.username} ({user.role}, {user.scope}, {user.display_name})")
 
 
 @admin.command("set-password")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
-def set_password(username: str, password_stdin: bool) -> None:
+@data_dir_option
+def set_password(username: str, password_stdin: bool, data_dir: Path | None) -> None:
     """Set a new password; the user's web sessions end.
     设置新密码，该用户的网页登录随即失效。"""
-    with _server() as (users, _):
-        if users.get(username) is None:
+    with open_county(data_dir) as county:
+        if county.users.get(username) is None:
             raise click.ClickException(message("unknown"))
-        users.set_password(username, _read_password(password_stdin))
+        county.users.set_password(username, _read_password(password_stdin))
         log_event("password_set", user=username)
     click.echo(f"Password set 密码已更新: {username}")
 
 
-def _set_active(username: str, active: bool) -> None:
-    with _server() as (users, _):
-        users.set_active(username, active)
+def _set_active(username: str, active: bool, author: str, data_dir: Path | None) -> None:
+    with open_county(data_dir) as county:
+        linked = roster.set_active(county.store, county.users, username, active, author=author)
         log_event("user_activated" if active else "user_deactivated", user=username)
     click.echo(f"{'Activated 已启用' if active else 'Deactivated 已停用'}: {username}")
+    if not linked:
+        click.echo(f"  没有用户文档 no user document: user:{username}", err=True)
 
 
 @admin.command()
 @click.argument("username")
-def deactivate(username: str) -> None:
-    """Refuse the account's logins (its records stay).
+@author_option
+@data_dir_option
+def deactivate(username: str, author: str, data_dir: Path | None) -> None:
+    """Refuse the account's logins and mark its user document inactive (its records stay).
     停用账号：不能再登录，已有记录保留。"""
-    _set_active(username, False)
+    _set_active(username, False, author, data_dir)
 
 
 @admin.command()
 @click.argument("username")
-def activate(username: str) -> None:
-    """Allow a deactivated account to log in again.
+@author_option
+@data_dir_option
+def activate(username: str, author: str, data_dir: Path | None) -> None:
+    """Allow a deactivated account to log in again, and mark its user document active.
     重新启用已停用的账号。"""
-    _set_active(username, True)
+    _set_active(username, True, author, data_dir)
 
 
 @admin.command("list-users")
-def list_users() -> None:
-    """List every account with its role, scope and state.
-    列出所有账号及其角色、范围和状态。"""
-    with _server() as (accounts, _):
-        users = accounts.list_users()
-    click.echo("username 用户名\trole 角色\tscope 范围\tactive 启用\tdisplay_name 姓名\tteam 队伍")
+@data_dir_option
+def list_users(data_dir: Path | None) -> None:
+    """List every account with its role, scope, state, name, team and station (from
+    its user document). 列出所有账号及其角色、范围、状态、姓名、队伍和服务站。"""
+    with open_county(data_dir) as county:
+        users = county.users.list_users()
+        docs = _user_documents(county, [user.username for user in users])
+    click.echo(
+        "username 用户名\trole 角色\tscope 范围\tactive 启用\tdisplay_name 姓名\tteam 队伍"
+        "\tstation 服务站"
+    )
     for user in users:
+        doc = docs.get(f"user:{user.username}")
         active = "yes 是" if user.active else "no 否"
-        row = [user.username, user.role, user.scope, active, user.display_name, user.team]
+        name = doc["display_name"] if doc else user.display_name
+        station = doc.get("station") if doc else "(no user document 无用户文档)"
+        row = [user.username, user.role, user.scope, active, name, user.team, station]
         click.echo("\t".join(value or "-" for value in row))
 
 
-@dataclass
-class Row:
-    label: str  # where the row is in the file, for error messages
-    kind: str  # user, place, team or station
-    data: dict[str, Any]
+def _user_documents(county: County, usernames: list[str]) -> dict[str, dict]:
+    if not usernames:
+        return {}
+    rows = county.store.all_docs(keys=[f"user:{name}" for name in usernames], include_docs=True)
+    return {row["id"]: row["doc"] for row in rows if row.get("doc")}
 
 
 @admin.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--author", default="admin", show_default=True, help="Username recorded as author.")
+@author_option
 @click.option(
     "--encoding",
     default="utf-8-sig",
     show_default=True,
     help="Text encoding of the file, e.g. gb18030 for a CSV saved by a Chinese Excel.",
 )
-def import_file(file: Path, author: str, encoding: str) -> None:
+@data_dir_option
+def import_file(file: Path, author: str, encoding: str, data_dir: Path | None) -> None:
     """Import users, places, teams and stations from a CSV or YAML file; a file with
-    any bad row imports nothing.
-    从 CSV 或 YAML 导入用户、地区、队伍和服务站；有错误则全部不导入。"""
-    _import_rows(read_rows(file, encoding), author, source=file.name)
+    any bad row imports nothing. Each user row enrols a person: user document, then
+    account. 从 CSV 或 YAML 导入用户、地区、队伍和服务站；有错误则全部不导入。"""
+    _import_rows(read_rows(file, encoding), author, file.name, data_dir)
 
 
 @admin.command("add")
 @click.argument("kind", type=click.Choice(["place", "team", "station"]))
 @click.argument("fields", nargs=-1, required=True)
-@click.option(
-    "--author",
-    default="admin",
-    show_default=True,
-    help="Username recorded as the document's author.",
-)
-def add(kind: str, fields: tuple[str, ...], author: str) -> None:
+@author_option
+@data_dir_option
+def add(kind: str, fields: tuple[str, ...], author: str, data_dir: Path | None) -> None:
     """Add one place, team or station: FIELD=VALUE pairs, checked like an import row
     (e.g. `add place code=422827100001 name_zh=白岩村`).
     逐个添加地区、队伍或服务站。"""
@@ -179,40 +206,54 @@ def add(kind: str, fields: tuple[str, ...], author: str) -> None:
         if not sep or not key:
             raise click.BadParameter(f"{item!r}: 应为 字段=值。 / expected FIELD=VALUE.")
         data[key] = value
-    _import_rows([Row("command line 命令行", kind, data)], author, source="command line")
+    _import_rows([Row("command line 命令行", kind, data)], author, "command line", data_dir)
 
 
-def _import_rows(rows: list[Row], author: str, source: str) -> None:
-    """Validate every row, then save all of them or none."""
-    with _server() as (users, store):
-        specs, docs, errors = check_rows(rows, users, author)
-        ids = [doc["_id"] for doc in docs]
-        existing = {
-            row["id"]: row["doc"]
-            for row in (store.all_docs(keys=ids, include_docs=True) if ids else [])
-            if row.get("doc")
-        }
-        for doc in docs:  # a re-imported place, team or station becomes a new revision
-            if doc["_id"] in existing:
-                doc["_rev"] = existing[doc["_id"]]["_rev"]
-                doc["created_at"] = existing[doc["_id"]]["created_at"]
-        if errors:
-            for error in errors:
-                click.echo(error, err=True)
+def _import_rows(rows: list[Row], author: str, source: str, data_dir: Path | None) -> None:
+    """Check every row (user rows against the county, with this file's documents as
+    existing), then save the documents and enrol the users, or nothing at all."""
+    checked = check_rows(rows, author)
+    with open_county(data_dir) as county:
+        refused = roster.check_enrolments(
+            county.store, county.users, checked.specs, pending=checked.docs
+        )
+        for index, reason in refused.items():
+            checked.errors[checked.spec_rows[index]] = reason
+        if checked.errors:
+            for index in sorted(checked.errors):
+                click.echo(f"{rows[index].label}: {checked.errors[index]}", err=True)
+            count = len(checked.errors)
             raise click.ClickException(
-                f"{len(errors)} 行有错误，未导入任何数据。 / "
-                f"{len(errors)} bad rows; nothing was imported."
+                f"{count} 行有错误，未导入任何数据。 / {count} bad rows; nothing was imported."
             )
-        with click.progressbar(length=len(specs), label="users 用户", show_pos=True) as bar:
-            users.create_many(specs, progress=bar.update)  # all or none, in one transaction
-        failed = _save_docs(store, docs)
-        log_event("imported", source=source, users=len(specs), documents=len(docs) - failed)
+        updated = _carry_revisions(county.store, checked.docs)
+        # Documents first: the users' documents name these places, teams and stations.
+        failed = _save_docs(county.store, checked.docs)
+        if failed:
+            raise click.ClickException(
+                f"{failed} 个文档未保存，未创建用户。 / {failed} documents not saved; "
+                "no user was created."
+            )
+        with click.progressbar(length=len(checked.specs), label="users 用户", show_pos=True) as bar:
+            roster.enrol_many(county.store, county.users, checked.specs, pending=checked.docs,
+                              progress=bar.update)  # fmt: skip
+        log_event("imported", source=source, users=len(checked.specs), documents=len(checked.docs))
     click.echo(
-        f"Imported 已导入: users 用户 {len(specs)}, documents 文档 {len(docs) - failed} "
-        f"(updated 更新 {len(existing)})"
+        f"Imported 已导入: users 用户 {len(checked.specs)}, documents 文档 {len(checked.docs)} "
+        f"(updated 更新 {updated})"
     )
-    if failed:
-        raise click.ClickException(f"{failed} 个文档未保存。 / {failed} documents not saved.")
+
+
+def _carry_revisions(store: Store, docs: list[dict]) -> int:
+    """A re-imported place, team or station becomes a new revision of the stored one."""
+    ids = [doc["_id"] for doc in docs]
+    rows = store.all_docs(keys=ids, include_docs=True) if ids else []
+    existing = {row["id"]: row["doc"] for row in rows if row.get("doc")}
+    for doc in docs:
+        if doc["_id"] in existing:
+            doc["_rev"] = existing[doc["_id"]]["_rev"]
+            doc["created_at"] = existing[doc["_id"]]["created_at"]
+    return len(existing)
 
 
 def _save_docs(store: Store, docs: list[dict]) -> int:
@@ -225,149 +266,3 @@ def _save_docs(store: Store, docs: list[dict]) -> int:
                     click.echo(f"\n  not saved 未保存 {row['id']}: {row.get('reason')}", err=True)
             bar.update(len(docs[start : start + BATCH]))
     return failed
-
-
-def read_rows(file: Path, encoding: str = "utf-8-sig") -> list[Row]:
-    """Rows of a CSV file (a `type` column: user, place, team, station) or a YAML file
-    (a mapping of sections `users`, `places`, `teams`, `stations` to lists)."""
-    suffix = file.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return list(_csv_rows(file, encoding))
-        if suffix in (".yaml", ".yml"):
-            return list(_yaml_rows(file, encoding))
-    except (UnicodeDecodeError, LookupError):
-        # Never guess: a wrong guess would store mojibake in every name.
-        raise click.ClickException(
-            f"文件不是 {encoding} 编码；Excel 请另存为“CSV UTF-8”，或指定 --encoding gb18030。 / "
-            f'The file is not {encoding}; save it from Excel as "CSV UTF-8", '
-            "or pass --encoding gb18030."
-        ) from None
-    except (csv.Error, yaml.YAMLError) as exc:
-        raise click.ClickException(f"无法读取文件。 / Cannot read the file: {exc}") from None
-    raise click.ClickException(
-        "文件须为 .csv、.yaml 或 .yml。 / The file must be .csv, .yaml or .yml."
-    )
-
-
-def _csv_rows(file: Path, encoding: str) -> Iterator[Row]:
-    with file.open(encoding=encoding, newline="") as stream:  # utf-8-sig: Excel adds a BOM
-        reader = csv.DictReader(stream)
-        for data in reader:
-            line = reader.line_num
-            # Empty cells are absent fields: one file holds several kinds of row.
-            data = {k.strip(): v.strip() for k, v in data.items() if k and v and v.strip()}
-            kind = data.pop("type", "")
-            yield Row(f"第 {line} 行 / line {line}", kind, data)
-
-
-def _yaml_rows(file: Path, encoding: str) -> Iterator[Row]:
-    content = yaml.safe_load(file.read_text(encoding=encoding)) or {}
-    if (
-        not isinstance(content, dict)
-        or set(content) - set(SECTIONS)
-        or not all(isinstance(items, list | None) for items in content.values())
-    ):
-        raise click.ClickException(
-            "YAML 顶层须为 users、places、teams、stations 列表。 / "
-            "The YAML top level must map users, places, teams, stations to lists."
-        )
-    for section, items in content.items():
-        for number, data in enumerate(items or [], start=1):
-            label = f"{section} 第 {number} 项 / {section} #{number}"
-            yield Row(label, SECTIONS[section], data if isinstance(data, dict) else {})
-
-
-def check_rows(
-    rows: list[Row], users: UserStore, author: str
-) -> tuple[list[dict], list[dict], list[str]]:
-    """Validate every row: (user specs, documents, one bilingual error per bad row)."""
-    now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    specs: list[dict] = []
-    docs: list[dict] = []
-    errors: list[str] = []
-    seen: set[str] = set()
-    for row in rows:
-        try:
-            if row.kind == "user":
-                spec = _user_spec(row.data)
-                users.validate_new(**spec)
-                key, target = f"user {spec['username']}", specs
-                item: dict = spec
-            elif row.kind in ("place", "team", "station"):
-                item = validate_document(_document(row.kind, row.data, now, author))
-                key, target = item["_id"], docs
-            else:
-                raise ValueError(
-                    "type 须为 user、place、team 或 station。 / "
-                    "type must be user, place, team or station."
-                )
-            if key in seen:
-                raise ValueError(f"文件中重复：{key}。 / Appears twice in the file: {key}.")
-        except (ValueError, TypeError) as exc:
-            reason = exc.reason if isinstance(exc, DocumentInvalid) else str(exc)
-            errors.append(f"{row.label}: {reason}")
-            continue
-        seen.add(key)
-        target.append(item)
-    return specs, docs, errors
-
-
-def _user_spec(data: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(data) - set(USER_FIELDS))
-    if unknown:
-        raise ValueError(
-            f"未知字段：{', '.join(unknown)}。 / Unknown fields: {', '.join(unknown)}."
-        )
-    # YAML reads 422827100001 or 12345678 as numbers; they are meant as text.
-    spec = {key: str(value) if isinstance(value, int) else value for key, value in data.items()}
-    for key in ("username", "password", "role", "scope"):
-        spec.setdefault(key, "")
-    return spec
-
-
-def _document(kind: str, data: dict[str, Any], now: str, author: str) -> dict[str, Any]:
-    """A full document from a row: typed values, and the envelope filled in."""
-    doc = _typed(kind, data)
-    if "id" in doc:
-        doc["_id"] = doc.pop("id")
-    code = doc.get("code")
-    if kind == "place" and is_place_code(code):  # derivable from the code itself
-        doc.setdefault("place", code)
-        doc.setdefault("level", place_level(code))
-        if place_parent(code):
-            doc.setdefault("parent", place_parent(code))
-    doc.setdefault("_id", f"{kind}:{code if kind == 'place' else doc.get('place')}")
-    doc.setdefault("type", kind)
-    doc.setdefault("schema_version", CURRENT_VERSIONS[kind])
-    doc.setdefault("author", f"user:{author}")
-    doc.setdefault("device", "admin-cli")
-    doc.setdefault("created_at", now)
-    doc.setdefault("updated_at", now)
-    return doc
-
-
-def _typed(kind: str, data: dict[str, Any]) -> dict[str, Any]:
-    """CSV cells are text and YAML guesses types; convert by each field's declared type."""
-    fields = {f.data_key or name: f for name, f in schema_for(kind)._declared_fields.items()}
-    return {key: _convert(fields.get(key), value) for key, value in data.items()}
-
-
-def _convert(field: Any, value: Any) -> Any:
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    if isinstance(field, List):
-        items = re.split(r"[;；\s]+", value) if isinstance(value, str) else value
-        return [_convert(field.inner, item) for item in items or [] if item != ""]
-    if isinstance(value, str) and isinstance(field, Int) and re.fullmatch(r"-?[0-9]+", value):
-        return int(value)
-    if isinstance(value, str) and isinstance(field, Number):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    if isinstance(value, str) and isinstance(field, Bool):
-        return {"true": True, "false": False}.get(value.lower(), value)
-    if isinstance(value, int) and not isinstance(value, bool) and not isinstance(field, Int):
-        return str(value) if not isinstance(field, Number | Bool) else value
-    return value
