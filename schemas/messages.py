@@ -184,7 +184,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "队伍级别必须与其所在地区（place）的级别一致。",
         "Team level must match the level of its place.",
     ),
-    # Refusals on arrival at the county server (server/arrival.py).
+    # Refusals on arrival at a server (server/policy.py).
     "push_type_forbidden": (
         "角色 {role} 不能提交 {type} 类型的记录。",
         "The role {role} may not write {type} documents.",
@@ -196,6 +196,44 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "push_server_owned": (
         "字段 {field} 由服务器维护，不能在设备上修改。",
         "Field {field} is kept by the server and may not be changed on a device.",
+    ),
+    "push_no_roster": (
+        "你的账号在名册中没有用户记录（{user}），请联系县级信息管理员。",
+        "Your account has no user record on the roster ({user}); ask county IT.",
+    ),
+    "push_author_not_caller": (
+        "新记录的作者（author）必须是你本人：{expected}。",
+        "The author of a new record must be you: {expected}.",
+    ),
+    "push_author_not_station": (
+        "站长只能提交本站（本队）志愿者的记录，{author} 不是。",
+        "A station lead may push only records of their station's volunteers; {author} is not one.",
+    ),
+    "push_author_changed": (
+        "记录的作者（author）不能更改。",
+        "A record's author may not be changed.",
+    ),
+    "push_not_yours": (
+        "只有记录的作者、参与者、所在地的站长或县级工作人员可以修改或删除这条记录。",
+        "Only the record's author, its participants, or the station lead or county staff "
+        "of its place may change or delete it.",
+    ),
+    "push_not_member": (
+        "{field} 中的 {user} 不是本记录所属队伍或服务站的成员。",
+        "{user} in {field} is not a member of the record's team or station.",
+    ),
+    "push_approved": (
+        "这条记录已由县级审核通过，不能再在现场修改或删除；如需更正，请县级工作人员退回。",
+        "This record was approved by county staff and can no longer be changed or deleted "
+        "from the field; ask county staff to return it for correction.",
+    ),
+    "push_reference_type": (
+        "{field} 引用的 {ref} 不是 {expected} 类型的记录。",
+        "{field} refers to {ref}, which is not a {expected} record.",
+    ),
+    "push_reference_out_of_scope": (
+        "{field} 引用的 {ref} 不在你的负责范围内。",
+        "{field} refers to {ref}, which is outside your scope.",
     ),
     "password_forbidden": (
         "用户记录会被同步到各设备，不能含有密码；密码只保存在服务器。",

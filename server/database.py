@@ -3,8 +3,10 @@
 Kept out of the replicated documents (as CHT keeps its transition state), so
 it can never conflict with tablets' copies: users and login failures, each
 user's `_local` checkpoints, the quarantine of rejected revisions, the write
-log (who wrote what from which device), and the scope index that makes a
-scoped pull cost what is in scope, not what changed in the whole county.
+log (who wrote what from which device), the scope index that makes a scoped
+pull cost what is in scope, not what changed in the whole county, the roster
+the write policy reads (from `user:` documents) and the references accepted
+before the documents they name had arrived.
 """
 
 from __future__ import annotations
@@ -86,6 +88,32 @@ GATEWAY_MIGRATIONS: list[str] = [
     CREATE INDEX scope_by_township ON scope_index (township, gseq);
     CREATE INDEX scope_by_village ON scope_index (village, gseq);
     CREATE INDEX scope_by_grid ON scope_index (grid, gseq)
+    """,
+    # The roster as the write policy reads it: one row per live `user:` document, kept
+    # by the scope index from the same feed; filled from the store on first use
+    # ('roster_filled'), as an index built before this table existed holds none.
+    """
+    CREATE TABLE roster (
+        user_id TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        team TEXT,
+        station TEXT,
+        active INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO meta VALUES ('roster_filled', '0');
+
+    CREATE TABLE unresolved_references (
+        id INTEGER PRIMARY KEY,
+        doc_id TEXT NOT NULL,
+        rev TEXT NOT NULL,
+        field TEXT NOT NULL,
+        ref_id TEXT NOT NULL,
+        username TEXT NOT NULL,
+        at REAL NOT NULL,
+        UNIQUE (doc_id, field, ref_id)
+    );
+    CREATE INDEX unresolved_by_ref ON unresolved_references (ref_id)
     """,
 ]
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 import requests
 import support.county as gateway_fixtures
-from support.county import OTHER_VILLAGE, PASSWORD, VILLAGE, County
+from support.county import OTHER_VILLAGE, PASSWORD, VILLAGE, County, authored
 
 from schemas import new_doc_id, place_within
 from schemas.rejection_notice import notice_id
@@ -131,8 +131,9 @@ class World:
     def village(self, code: str) -> Village:
         return next(v for v in self.demo.villages if v.code == code[:12])
 
-    def new_doc(self, doc_type: str, place: str) -> dict:
-        """A valid document of `doc_type` at `place`, not stored."""
+    def new_doc(self, doc_type: str, place: str, author: str | None = None) -> dict:
+        """A valid document of `doc_type` at `place`, not stored; a field record made by
+        `author` (a username) with the village's volunteer, when given."""
         village = self.village(place if len(place) >= 12 else VILLAGE)
         if doc_type == "household":
             doc = self.demo.household(village)
@@ -148,12 +149,17 @@ class World:
         else:
             raise ValueError(doc_type)
         doc["place"] = place
+        if author and doc_type != "team":
+            volunteer = "vol-b" if place.startswith(OTHER_VILLAGE) else "vol-a"
+            (doc,) = authored([doc], author, taking_part=[volunteer])
         self.places[doc["_id"]] = place
         return doc
 
-    def stored(self, doc_type: str, place: str, photo: bool = False) -> dict:
+    def stored(
+        self, doc_type: str, place: str, photo: bool = False, author: str | None = None
+    ) -> dict:
         """A new document written straight into the county store (as replication would)."""
-        doc = self.new_doc(doc_type, place)
+        doc = self.new_doc(doc_type, place, author)
         if photo:
             doc["_attachments"] = {
                 "photo.jpg": {
@@ -703,9 +709,9 @@ def attempt(world: World, username: str, op: str, target: str) -> tuple[dict, di
     the document pushed, the answer row and the pushed revision."""
     doc_type, place = WRITE_TARGETS[target]
     if op == "create":
-        stored = pushed = world.new_doc(doc_type, place)
+        stored = pushed = world.new_doc(doc_type, place, author=username)
     else:
-        stored = world.stored(doc_type, place)
+        stored = world.stored(doc_type, place, author=username)
         body = {**stored, "place": own_place(username, doc_type, place)}
         if doc_type == "team":
             body["name"] = body["name"] + "（改）"
@@ -770,7 +776,7 @@ def test_a_write_to_a_hidden_document_is_answered_like_a_new_one(
     to a document there or to none at all."""
     doc_type, place = "patrol", GRID_A2 if username == "vol-b" else GRID_B1
     assert not may_see(username, doc_type, place)
-    stored = world.stored(doc_type, place)
+    stored = world.stored(doc_type, place, author=username)
     body = {**stored, "zone": "别人的责任区"}
     hidden = child(stored, body) if op == "replicate" else body
     missing_id = never_existing_id(stored["_id"])
@@ -790,7 +796,7 @@ def test_a_write_to_a_hidden_document_is_answered_like_a_new_one(
 def test_only_county_staff_change_server_owned_fields(
     world: World, username: str, field_name: str, op: str
 ) -> None:
-    stored = world.stored("patrol", GRID_A1)
+    stored = world.stored("patrol", GRID_A1, author=username)
     value = (
         {"state": "approved", "by": "user:staff-township", "at": "2024-09-01T10:00:00+08:00"}
         if field_name == "review"
@@ -842,14 +848,14 @@ def test_a_push_never_moves_or_settles_another_scopes_notice(world: World) -> No
     """Notices are named after the refused id, so two villages pushing the same id share a
     notice id: neither a refusal nor an acceptance in village A may overwrite, move or
     delete the notice village B was given."""
-    doc = world.new_doc("patrol", GRID_B1)
+    doc = world.new_doc("patrol", GRID_B1, author="vol-b")
     nid = notice_id(doc["_id"])
     with world.session("vol-b") as session:
         row, _ = push(world, session, "bulk_docs", {**doc, "started_at": "2024-08-25 09:30"})
     assert row["error"] == "forbidden"
     theirs = world.store.get(nid)
     assert theirs["place"] == GRID_B1 and theirs["pushed_by"] == "vol-b"
-    ours = {**doc, "place": GRID_A1}
+    ours = {**world.new_doc("patrol", GRID_A1, author="vol-a"), "_id": doc["_id"]}
     with world.session("vol-a") as session:
         refused, _ = push(world, session, "bulk_docs", {**ours, "ended_at": "yesterday"})
         assert refused["error"] == "forbidden"

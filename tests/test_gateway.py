@@ -35,7 +35,8 @@ def test_our_replicator_pushes_and_pulls_through_the_gateway(
     county: County, tmp_path: Path
 ) -> None:
     county.add_user("wangfang", "volunteer", VILLAGE)
-    good, bad = village_records(VILLAGE), invalid_records(VILLAGE)
+    good = village_records(VILLAGE, author="wangfang")
+    bad = invalid_records(VILLAGE, author="wangfang")
     elsewhere = village_records(OTHER_VILLAGE, 1, seed=7)
     county_store(county).bulk_docs(elsewhere)  # another village's work, already at the county
     with (
@@ -70,7 +71,8 @@ def test_our_replicator_pushes_and_pulls_through_the_gateway(
 def test_pouchdb_pushes_and_pulls_through_the_gateway(county: County, pouch: PouchDB) -> None:
     county.add_user("lisi", "station_lead", VILLAGE)
     county_store(county).bulk_docs(village_records(OTHER_VILLAGE, 1, seed=7))
-    good, bad = village_records(VILLAGE, 2), invalid_records(VILLAGE)
+    good = village_records(VILLAGE, 2, author="lisi")
+    bad = invalid_records(VILLAGE, author="lisi")
     tablet = pouch.open_local("tablet")
     pouch.bulk_docs(tablet, good + bad)
     remote = pouch.open_remote(f"{county.url}/db", username="lisi", password="走访记录-2024")
@@ -82,7 +84,8 @@ def test_pouchdb_pushes_and_pulls_through_the_gateway(county: County, pouch: Pou
     assert {d["_id"] for d in good} <= ids
     assert {notice_id(d["_id"]) for d in bad} <= ids
     assert all(
-        i.split(":")[0] in {"household", "home_visit", "patrol", "rejection_notice"} for i in ids
+        i.split(":")[0] in {"household", "home_visit", "patrol", "rejection_notice", "user"}
+        for i in ids
     )
     assert pulled["doc_write_failures"] == 0
     assert len(quarantined(county)) == len(bad)
@@ -94,14 +97,14 @@ def test_an_admin_never_receives_personal_data(county: County, tmp_path: Path) -
     with sqlite_store(tmp_path, "admin") as copy, CouchStore(county.db_url("it")) as gateway:
         assert replicate(gateway, copy).ok
         types = {doc_id.split(":")[0] for doc_id in snapshot(copy)}
-    assert types == {"patrol"}
+    assert types == {"patrol", "user"}  # the roster is not personal data
 
 
 def test_every_refused_edit_is_kept_once(county: County) -> None:
     """Two different refused edits of one parent are two quarantine rows; a retried
     edit is not a third."""
     county.add_user("wangfang", "volunteer", VILLAGE)
-    doc = village_records(VILLAGE, 1, seed=21)[2]  # a patrol
+    doc = village_records(VILLAGE, 1, seed=21, author="wangfang")[2]  # a patrol
     session = county.session("wangfang")
     created = session.put(f"{county.url}/db/{doc['_id']}", json=doc, timeout=30)
     assert created.status_code == 201, created.text
@@ -243,7 +246,7 @@ def test_revs_diff_does_not_wait_for_the_index_without_a_document_the_caller_see
     county.add_user("wangfang", "volunteer", VILLAGE)
     session = county.session("wangfang")
     session.get(f"{county.url}/db/", timeout=30).raise_for_status()  # the index has caught up
-    doc = village_records(VILLAGE, 1, seed=41)[0]
+    doc = village_records(VILLAGE, 1, seed=41, author="wangfang")[0]
     store = county_store(county)
     (first,) = store.bulk_docs([doc])
     review = {"state": "approved", "by": "user:chenke", "at": "2024-06-07T09:00:00+08:00"}
@@ -281,7 +284,7 @@ def test_a_replayed_push_is_written_and_logged_once(county: County) -> None:
     session = county.session("wangfang")
     docs = [
         {**doc, "_rev": f"1-{n:032x}", "_revisions": _revisions(f"1-{n:032x}")}
-        for n, doc in enumerate(village_records(VILLAGE, 1, seed=45), start=1)
+        for n, doc in enumerate(village_records(VILLAGE, 1, seed=45, author="wangfang"), start=1)
     ]
     for _ in range(2):
         answer = session.post(

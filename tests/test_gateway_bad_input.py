@@ -30,7 +30,7 @@ import requests
 import support.county as gateway_fixtures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.county import OTHER_VILLAGE, PASSWORD, VILLAGE, County
+from support.county import OTHER_VILLAGE, PASSWORD, VILLAGE, County, authored
 
 from schemas.rejection_notice import notice_id
 from server.demo_county import DemoCounty
@@ -75,8 +75,10 @@ class Gateway:
         return f"{self.county.url}/db/{path}"
 
     def patrol(self, place: str = GRID) -> dict:
+        """A valid patrol at `place`, recorded by the village volunteer alone."""
         village = next(v for v in self.demo.villages if v.code == place[:12])
-        return {**self.demo.patrol(village), "place": place}
+        (patrol,) = authored([self.demo.patrol(village)], "wangfang")
+        return {**patrol, "place": place}
 
     def quarantine(self) -> list[tuple[str, str]]:
         """(id, `_rev` as pushed) of every quarantined revision. For an edit the `_rev`

@@ -10,7 +10,7 @@ def test_staff_list_what_was_refused_in_their_scope(county: County) -> None:
     county.add_user("chen", "county_staff", "422827")
     county.add_user("township_staff", "county_staff", OTHER_VILLAGE[:9])
     county.add_user("it", "admin", "422827")
-    bad = invalid_records(VILLAGE)
+    bad = invalid_records(VILLAGE, author="wangfang")
     volunteer = county.session("wangfang")
     answer = volunteer.post(f"{county.url}/db/_bulk_docs", json={"docs": bad}, timeout=30)
     assert [row["error"] for row in answer.json()] == ["forbidden", "forbidden"]

@@ -188,8 +188,12 @@ def test_a_large_push_through_the_gateway_is_judged_by_the_workers(
     MIN_PARALLEL lands the valid ones and quarantines the invalid ones, as a small push
     judged in the server does (test_gateway.py); in parts (every push counts as busy)
     and whole, from the gzipped request body (the default: one tablet alone)."""
-    good = village_records(VILLAGE, rounds=20, seed=5)  # 60 records
-    visits = [d for d in village_records(VILLAGE, rounds=4, seed=6) if d["type"] == "home_visit"]
+    good = village_records(VILLAGE, rounds=20, seed=5, author="wangfang")  # 60 records
+    visits = [
+        d
+        for d in village_records(VILLAGE, rounds=4, seed=6, author="wangfang")
+        if d["type"] == "home_visit"
+    ]
     bad = [
         {**visits[0], "visited_at": "2024-08-25 09:30"},
         {**visits[1], "place": OTHER_VILLAGE + "001"},
@@ -240,7 +244,7 @@ def test_a_push_that_fails_midway_records_the_parts_already_written(
     """A large push is written part by part. If the store fails on a later part (it went
     away), the request fails, but what was written and refused before is in the write
     log and the quarantine: nothing the server holds goes unrecorded."""
-    good = village_records(VILLAGE, rounds=20, seed=5)[:59]
+    good = village_records(VILLAGE, rounds=20, seed=5, author="wangfang")[:59]
     bad = {**good[1], "_id": good[1]["_id"] + "x", "visited_at": "no time"}
     docs = [bad, *good]  # the refused one is in the first part
     with live_county(

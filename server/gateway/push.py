@@ -7,9 +7,11 @@
    before the push arrived, so scope and ownership are judged on what is there.
 3. The schemas judge the documents (`validation.Validator`: in worker processes when
    the push is large), in parts as they are ready.
-4. Each document is judged by the write policy (`server.policy.refusals`) against its
-   index entry and its current winning revision; a replicated path that rewrites the
-   stored history is refused too.
+4. Each document is judged by the write policy (`server.policy.judge`) against its
+   index entry, its current winning revision, the roster and the documents it refers
+   to (read for the whole part at once); a replicated path that rewrites the stored
+   history is refused too. References to documents not seen yet are accepted and
+   recorded as unresolved.
 5. A refused document is kept in the quarantine with its reasons and a rejection
    notice is written in the pusher's place; its row says `forbidden` and why.
 6. The accepted documents of a part are written in one store call; a store refusal
@@ -29,15 +31,15 @@ from flask import Response, after_this_request, g
 
 from schemas.rejection_notice import notice_id
 from sync import revtree
-from sync.errors import NotFound, StoreError
+from sync.errors import StoreError
 from sync.store import Store
 
 from ..accounts.auth import current_user, device_id
 from ..accounts.users import User
-from ..policy import may_read, refusals
+from ..policy import Facts, in_scope, judge, may_read, people_of, references_of, user_id
 from ..services import services
 from .quarantine import HISTORY_REWRITTEN, Ledger, Pushed, clear_notice, write_notice
-from .scope import IndexEntry
+from .scope import IndexEntry, Member
 from .validation import RequestBody, Verdict, is_formed
 
 
@@ -110,6 +112,7 @@ class _Push:
         """Judge and write one part of the batch: its accepted documents in one store call."""
         store = services().store
         held = self._held(store, part)
+        facts = _PartFacts.gather(store, self.user, self.known, [doc for _, doc in part])
         accepted: list[tuple[int, Pushed]] = []
         for (index, doc), judged in zip(part, verdicts, strict=True):
             if (
@@ -121,13 +124,13 @@ class _Push:
                 # winner that may have moved on since, e.g. reviewed) nor logged twice.
                 self.rows[index] = {"ok": True, "id": doc["_id"], "rev": doc["_rev"]}
                 continue
-            pushed = Pushed(doc, self.user, self.device or _device_of(doc), judged)
-            existing = self.known.get(doc["_id"])
-            current = _current(doc["_id"]) if existing else None
-            reasons = refusals(doc, self.user, existing, current, judged)
+            judgement = judge(doc, self.user, facts.about(doc), judged)
+            device = self.device or _device_of(doc)
+            pushed = Pushed(doc, self.user, device, judged, tuple(judgement.unresolved))
+            reasons = judgement.reasons
             if (
                 not reasons
-                and existing is not None
+                and doc["_id"] in self.known
                 and not self.new_edits
                 and _rewrites_history(doc)
             ):
@@ -258,11 +261,47 @@ def _rewrites_history(doc: dict) -> bool:
     return any(parents.get(rev, parent) != parent for rev, parent in pairs)
 
 
-def _current(doc_id: str) -> dict | None:
-    try:
-        return services().store.get(doc_id)
-    except NotFound:
-        return None
+@dataclass(frozen=True)
+class _PartFacts:
+    """What the policy judges one part of a push against, read in a few batch queries:
+    index entries, the live documents' winning revisions, the roster and references."""
+
+    known: dict[str, IndexEntry]
+    current: dict[str, dict]
+    members: dict[str, Member]
+    references: dict[str, IndexEntry]
+
+    @classmethod
+    def gather(
+        cls, store: Store, user: User, known: dict[str, IndexEntry], docs: list[dict]
+    ) -> _PartFacts:
+        index = services().scope
+        # Only documents the caller may see are read: any other is judged as new.
+        live = [
+            doc["_id"]
+            for doc in docs
+            if (entry := known.get(doc["_id"])) is not None
+            and not entry.deleted
+            and in_scope(entry.place, user.scope)
+        ]
+        current = {
+            row["id"]: row["doc"]
+            for row in (store.all_docs(keys=live, include_docs=True) if live else [])
+            if row.get("doc")
+        }
+        people = {user_id(user)}
+        refs: set[str] = set()
+        for doc in docs:
+            people.update(people_of(doc))
+            refs.update(ref_id for _, ref_id, _ in references_of(doc))
+        members = index.members(sorted(people))
+        return cls(known, current, members, index.lookup_many(sorted(refs)) if refs else {})
+
+    def about(self, doc: dict) -> Facts:
+        doc_id = doc["_id"]
+        return Facts(
+            self.known.get(doc_id), self.current.get(doc_id), self.members, self.references
+        )
 
 
 def _device_of(doc: dict) -> str | None:

@@ -37,6 +37,8 @@ class Pushed:
     user: User
     device: str | None
     verdict: Verdict | None = None  # the schemas' verdict, when judged ahead for a batch
+    # References to documents the server has not seen yet, as (field, id).
+    unresolved: tuple[tuple[str, str], ...] = ()
 
 
 class Ledger:
@@ -101,6 +103,18 @@ class Ledger:
                         now,
                     )
                     for p, outcome in self.outcomes
+                ],
+            )
+            # Accepted with references to documents not seen yet: listed for staff until
+            # those documents arrive (the scope index settles them as it reads them).
+            conn.executemany(
+                "INSERT OR REPLACE INTO unresolved_references (doc_id, rev, field, ref_id,"
+                " username, at) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (str(p.doc["_id"]), self.revision(p.doc), name, ref_id, p.user.username, now)
+                    for p, outcome in self.outcomes
+                    if outcome == "accepted"
+                    for name, ref_id in p.unresolved
                 ],
             )
 

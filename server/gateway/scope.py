@@ -49,6 +49,18 @@ class IndexEntry:
     leaves: list[str]  # leaf revisions, winner first
 
 
+@dataclass(frozen=True)
+class Member:
+    """One live `user:` document as the write policy reads it."""
+
+    user_id: str  # "user:<username>"
+    role: str
+    scope: str
+    team: str | None
+    station: str | None
+    active: bool
+
+
 def place_columns(place: str) -> dict[str, str | None]:
     """The code at every level the place reaches (None below its own level)."""
     return {
@@ -72,6 +84,7 @@ class ScopeIndex:
         self._waiters = 0
         self._follower: threading.Thread | None = None
         self._closing = threading.Event()
+        self._roster_filled = False
 
     def remember(self, written: Mapping[tuple[str, str], Mapping]) -> None:
         """Bodies of revisions just written to the store, by (id, rev): the next
@@ -240,6 +253,12 @@ class ScopeIndex:
             "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'gateway_seq'"
         ).fetchone()
         entries = [self._index_entry(conn, row, last + n) for n, row in enumerate(rows, start=1)]
+        _index_roster(conn, rows)
+        # A reference accepted before its document arrived is settled once it is here.
+        conn.executemany(
+            "DELETE FROM unresolved_references WHERE ref_id = ?",
+            [(row["id"],) for row in rows if not row.get("deleted")],
+        )
         conn.executemany(
             "INSERT OR REPLACE INTO scope_index (doc_id, gseq, county, township, village, grid,"
             " doc_type, personal, deleted, leaves) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -284,6 +303,31 @@ class ScopeIndex:
     def _meta(self, key: str) -> str:
         with self.db.read() as conn:
             return conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+
+    def members(self, user_ids: list[str]) -> dict[str, Member]:
+        """The roster entries of those of `user_ids` that are live `user:` documents."""
+        self._fill_roster()
+        query = f"SELECT {_MEMBER_COLUMNS} FROM roster WHERE user_id IN"
+        with self.db.read() as conn:
+            return {row[0]: _member(row) for row in rows_in(conn, query, user_ids)}
+
+    def _fill_roster(self) -> None:
+        """Once per gateway database: the roster of the user documents indexed before the
+        roster existed, read from the store."""
+        if self._roster_filled:
+            return
+        with self._follow_lock:
+            if self._meta("roster_filled") != "1":
+                rows = [
+                    {"id": row["id"], "doc": row["doc"]}
+                    for row in self.store.all_docs(
+                        start_key="user:", end_key="user:\ufff0", include_docs=True
+                    )
+                ]
+                with self.db.write() as conn:
+                    _index_roster(conn, rows)
+                    conn.execute("UPDATE meta SET value = '1' WHERE key = 'roster_filled'")
+            self._roster_filled = True
 
     def lookup(self, doc_id: str) -> IndexEntry | None:
         with self.db.read() as conn:
@@ -352,6 +396,43 @@ class ScopeIndex:
 
 
 _COLUMNS = "doc_id, gseq, county, township, village, grid, doc_type, personal, deleted, leaves"
+_MEMBER_COLUMNS = "user_id, role, scope, team, station, active"
+
+
+def _index_roster(conn, rows: list[dict]) -> None:  # noqa: ANN001 - sqlite3
+    """Keep the roster rows of the `user:` documents among `rows` (id and winning body)."""
+    gone, live = [], []
+    for row in rows:
+        if not row["id"].startswith("user:"):
+            continue
+        doc = row.get("doc") or {}
+        role, scope = doc.get("role"), doc.get("scope")
+        if row.get("deleted") or doc.get("type") != "user" or not isinstance(scope, str):
+            gone.append((row["id"],))
+            continue
+        live.append(
+            (
+                row["id"],
+                str(role),
+                scope,
+                _text(doc.get("team")),
+                _text(doc.get("station")),
+                int(doc.get("active") is not False),
+            )
+        )
+    conn.executemany("DELETE FROM roster WHERE user_id = ?", gone)
+    conn.executemany(
+        f"INSERT OR REPLACE INTO roster ({_MEMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", live
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _member(row: tuple) -> Member:
+    user_id, role, scope, team, station, active = row
+    return Member(user_id, role, scope, team, station, bool(active))
 
 
 def _entry(row: tuple) -> IndexEntry:

@@ -19,6 +19,7 @@ import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
+from schemas import validate_document
 from server.accounts.users import UserStore
 from server.app import create_app
 from server.demo_county import DemoCounty
@@ -41,7 +42,23 @@ class County:
         host = self.url.removeprefix("http://")
         return f"http://{username}:{PASSWORD}@{host}/db"
 
-    def add_user(self, username: str, role: str, scope: str) -> str:
+    def add_user(
+        self,
+        username: str,
+        role: str,
+        scope: str,
+        *,
+        team: str | None = None,
+        station: str | None = None,
+    ) -> str:
+        """An account and its roster entry (`user:<username>`); a village or grid user
+        belongs to the village's team and station unless told otherwise."""
+        village = scope[:12] if len(scope) >= 12 else None
+        team = team or (f"team:{village}" if village else None)
+        station = station or (f"station:{village}" if village else None)
+        doc = roster_doc(username, role, scope, team=team, station=station)
+        (row,) = county_store(self).bulk_docs([doc])
+        assert row.get("ok"), row
         with self.app.app_context():
             UserStore(services().db).create(username, PASSWORD, role, scope)
         return username
@@ -89,18 +106,67 @@ def county(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[County]:
 # -- records and what the county did with them ------------------------------------------
 
 
-def village_records(village_code: str, rounds: int = 3, seed: int = 4) -> list[dict]:
+def village_records(
+    village_code: str, rounds: int = 3, seed: int = 4, *, author: str | None = None
+) -> list[dict]:
+    """`rounds` of a village's field work (a household, a visit to it, a patrol), recorded
+    by `author` (a username) alone, or by the demo's volunteers when not given."""
     county = DemoCounty(seed=seed)
     village = next(v for v in county.villages if v.code == village_code)
     docs = []
     for _ in range(rounds):
         household = county.household(village)
         docs += [household, county.home_visit(village, household["_id"]), county.patrol(village)]
-    return docs
+    return authored(docs, author) if author else docs
 
 
-def invalid_records(village_code: str) -> list[dict]:
-    bad_time, wrong_place = village_records(village_code, 1, seed=99)[1:3]
+def roster_doc(
+    username: str, role: str, scope: str, *, team: str | None, station: str | None
+) -> dict:
+    """A valid `user:` document for the roster."""
+    doc = {
+        "_id": f"user:{username}",
+        "type": "user",
+        "schema_version": 1,
+        "place": scope,
+        "author": "user:admin",
+        "device": "admin-cli",
+        "created_at": "2024-02-01T09:00:00+08:00",
+        "updated_at": "2024-02-01T09:00:00+08:00",
+        "username": username,
+        "display_name": username,
+        "role": role,
+        "scope": scope,
+        "active": True,
+    }
+    if team:
+        doc["team"] = team
+    if station:
+        doc["station"] = station
+    return validate_document(doc)
+
+
+def authored(
+    docs: list[dict], username: str, *, taking_part: list[str] | None = None
+) -> list[dict]:
+    """`docs` as `username` recorded them: the author, and the only one taking part
+    unless `taking_part` (usernames) says who did."""
+    me = f"user:{username}"
+    people = [f"user:{name}" for name in taking_part] if taking_part else [me]
+    out = []
+    for doc in docs:
+        doc = {**doc, "author": me}
+        for name in ("participants", "volunteers"):
+            if name in doc:
+                doc[name] = people
+        if isinstance(doc.get("follow_up"), dict):
+            doc["follow_up"] = {**doc["follow_up"], "assignee": me}
+        out.append(doc)
+    return out
+
+
+def invalid_records(village_code: str, *, author: str | None = None) -> list[dict]:
+    bad_time, wrong_place = village_records(village_code, 1, seed=99, author=author)[1:3]
     bad_time = {**bad_time, "visited_at": "2024-08-25 09:30"}  # no time zone
     wrong_place = {**wrong_place, "place": OTHER_VILLAGE + "001"}  # outside the volunteer's scope
     return [bad_time, wrong_place]
