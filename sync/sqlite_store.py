@@ -31,10 +31,9 @@ from .documents import (
 )
 from .errors import BadRequest, Conflict, NotFound, StoreError
 from .selector import compile_selector
+from .sqlite_changes import PAGE_ROWS, pages_for
 from .sqlite_database import SqliteDatabase
 from .store import Attachment, ChangesFeed, Seq, Store
-
-PAGE_ROWS = 500  # rows read per query while streaming a feed or a listing
 
 
 class SqliteStore(Store):
@@ -272,35 +271,16 @@ class SqliteStore(Store):
         ids: list[str] | None,
         matches,
     ) -> Iterator[dict]:
-        position = since
+        pages = pages_for(since, ids)
         while True:
             with self._read() as conn:
-                if ids is not None:
-                    marks = ",".join("?" * len(ids))
-                    rows = (
-                        conn.execute(
-                            f"SELECT doc_id, seq, winner, deleted, tree FROM docs WHERE seq > ? "
-                            f"AND doc_id IN ({marks}) ORDER BY seq LIMIT ?",
-                            (position, *ids, PAGE_ROWS),
-                        ).fetchall()
-                        if ids
-                        else []
-                    )
-                else:
-                    rows = conn.execute(
-                        "SELECT doc_id, seq, winner, deleted, tree FROM docs WHERE seq > ? "
-                        "ORDER BY seq LIMIT ?",
-                        (position, PAGE_ROWS),
-                    ).fetchall()
+                rows, ended = pages.next_page(conn)
                 page = []
                 for doc_id, seq, winner, deleted, tree_json in rows:
                     tree = revtree.tree_from_json(tree_json)
                     doc = revisions.build_doc(conn, doc_id, winner, tree) if load_docs else None
                     page.append((doc_id, seq, winner, deleted, tree, doc))
-            if not page:
-                return
             for doc_id, seq, winner, deleted, tree, doc in page:
-                position = seq
                 feed.set_last_seq(seq)
                 # tombstones are matched too: one that kept its `place` stays in scope
                 if matches is not None and not matches(doc):
@@ -314,7 +294,8 @@ class SqliteStore(Store):
                         doc = {**doc, "_conflicts": found}
                     row["doc"] = doc
                 yield row
-            if len(rows) < PAGE_ROWS:
+            feed.set_last_seq(pages.position)  # past what the page's reading considered
+            if ended:
                 return
 
     def all_docs(
