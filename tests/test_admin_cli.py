@@ -181,6 +181,64 @@ def test_create_user_writes_a_linked_user_document(fieldsync, data_dir: Path) ->
     assert "田秀英" in listing.output and "station:422827100001" in listing.output
 
 
+def test_init_makes_a_county_on_purpose_and_only_in_a_new_or_empty_directory(
+    tmp_path: Path,
+) -> None:
+    runner = CliRunner(env={"FIELDSYNC_DATA_DIR": None, "FIELDSYNC_COUCHDB_URL": None})
+    new = tmp_path / "new"
+    made = runner.invoke(main, ["admin", "init", "--data-dir", str(new)])
+    assert made.exit_code == 0 and "Created a county" in made.output
+    assert {"county.sqlite", "gateway.sqlite", "secret_key"} <= {p.name for p in new.iterdir()}
+    again = runner.invoke(main, ["admin", "init", "--data-dir", str(new)])
+    assert again.exit_code == 0 and "nothing changed" in again.output
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("x")
+    refused = runner.invoke(main, ["admin", "init", "--data-dir", str(mine)])
+    assert refused.exit_code == 1 and "notes.txt" in refused.output
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
+def test_data_dir_option_beats_the_variable_and_the_county_is_named(
+    fieldsync, data_dir: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    assert fieldsync("admin", "init", "--data-dir", str(other)).exit_code == 0
+    seed_county(other)
+    result = fieldsync("admin", "create-user", "tian", "--role", "volunteer", "--scope",
+                       "422827", "--display-name", "田秀英", "--password-stdin",
+                       "--data-dir", str(other), input=PASSWORD)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"县级数据 County: {other.resolve()}" in result.stderr.splitlines()[0]
+    assert county(other)[0] == ["tian"] and county(data_dir)[0] == []
+
+
+def test_a_county_on_couchdb_is_named_without_credentials(data_dir: Path) -> None:
+    env = {"FIELDSYNC_DATA_DIR": str(data_dir),
+           "FIELDSYNC_COUCHDB_URL": "http://admin:s3cret@127.0.0.1:9/county"}  # fmt: skip
+    result = CliRunner(env=env).invoke(main, ["admin", "list-users"])
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert "http://127.0.0.1:9/county" in line and "s3cret" not in line
+    assert "fieldsync admin init" in line and not data_dir.exists()
+
+
+def test_import_enrols_users_with_stations_of_the_same_file(
+    fieldsync, data_dir: Path, tmp_path: Path
+) -> None:
+    user = {**USERS[1], "station": "station:422827100001", "team": "team:422827100001"}
+    file = write_csv(tmp_path / "county.csv", [*PLACES, TEAM, STATION, user])
+    result = fieldsync("admin", "import", str(file), "--author", "it")
+    assert result.exit_code == 0, result.output
+    doc = county(data_dir)[1]["user:xiang"]
+    assert (doc["station"], doc["team"], doc["author"]) == (
+        "station:422827100001", "team:422827100001", "user:it",
+    )  # fmt: skip
+    elsewhere = {**USERS[0], "username": "peng", "station": "station:422827100009"}
+    refused = fieldsync("admin", "import", str(write_csv(tmp_path / "b.csv", [elsewhere])))
+    assert refused.exit_code == 1 and "There is no station station:422827100009" in refused.output
+
+
 # -- accounts ---------------------------------------------------------------------------------
 
 

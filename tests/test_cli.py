@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -86,7 +87,6 @@ def test_replicate_command_copies_scoped_data_and_merges_conflicts(tmp_path: Pat
 
 
 def test_demo_county_is_served_with_scoped_demo_accounts(tmp_path: Path) -> None:
-    from server.app import create_app
     from sync.http_client import basic_auth
 
     data_dir = tmp_path / "demo"
@@ -171,3 +171,60 @@ def test_demo_accounts_are_roster_members(tmp_path: Path) -> None:
     listing = CliRunner().invoke(main, ["admin", "list-users", "--data-dir", str(data_dir)])
     assert listing.exit_code == 0, listing.output
     assert "王小明" in listing.output and "陈科" in listing.output
+
+
+def test_demo_rebuild_deletes_only_the_files_its_marker_lists(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo"
+    assert run_demo(data_dir).exit_code == 0
+    marker = json.loads((data_dir / "fieldsync-demo.json").read_text(encoding="utf-8"))
+    assert marker["complete"] is True and "county.sqlite" in marker["files"]
+    (data_dir / "notes.txt").write_text("mine")
+    app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "x"})
+    try:
+        UserStore(app.extensions["fieldsync"].db).create(
+            "tian", "a-long-password", "admin", "422827"
+        )
+    finally:
+        app.extensions["fieldsync"].close()
+    result = run_demo(data_dir, "--rebuild")
+    assert result.exit_code == 0, result.output
+    assert "county.sqlite" in result.output.split("deleted 已删除")[1].splitlines()[0]
+    assert (data_dir / "notes.txt").read_text() == "mine"
+    assert (
+        authenticate_demo(data_dir, "tian", "a-long-password") is None
+    )  # deleted on purpose, with the county
+    assert authenticate_demo(data_dir, "xiaowang") is not None
+
+
+def test_an_interrupted_demo_build_needs_rebuild(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo"
+    assert run_demo(data_dir).exit_code == 0
+    marker = data_dir / "fieldsync-demo.json"
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "complete": False}))
+    refused = run_demo(data_dir)
+    assert refused.exit_code == 1 and "--rebuild" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1
+    assert run_demo(data_dir, "--rebuild").exit_code == 0
+    assert run_demo(data_dir).exit_code == 0
+
+
+def test_demo_never_claims_a_file_it_did_not_make(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo"
+    assert run_demo(data_dir).exit_code == 0
+    marker = data_dir / "fieldsync-demo.json"
+    listed = json.loads(marker.read_text())
+    # A hand-edited marker: a path outside the directory, and a file the demo never made.
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep")
+    listed["files"] += ["../outside.txt", str(outside)]
+    marker.write_text(json.dumps(listed))
+    assert run_demo(data_dir, "--rebuild").exit_code == 0
+    assert outside.read_text() == "keep"
+
+
+def authenticate_demo(data_dir: Path, username: str, password: str = "demo-pass-2024") -> object:
+    app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "x"})
+    try:
+        return UserStore(app.extensions["fieldsync"].db).authenticate(username, password)
+    finally:
+        app.extensions["fieldsync"].close()

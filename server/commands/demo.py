@@ -212,10 +212,11 @@ def _enrol_demo_accounts(store: Store, users: UserStore) -> None:
     store.put(validate_document({**station, **edit, "updated_at": roster.timestamp()}))
     click.echo(f"\nDemo accounts 演示账号 (password 密码 {DEMO_PASSWORD}):")
     for spec in specs:
-        click.echo(
+        line = (
             f"  {spec['username']:<10} {spec['role']:<13} {spec['display_name']:<6} "
             f"scope 范围 {spec['scope']:<13} {spec.get('station', '')}"
         )
+        click.echo(line.rstrip())
     click.echo(f"  (station:{village} lead 站长: {lead})")
 
 

@@ -40,6 +40,13 @@ OS_MESSAGES: dict[int, str] = {
     errno.EISDIR: "这是一个目录，不是文件。 / That is a directory, not a file.",
     errno.ENOTDIR: "路径中有一项不是目录。 / A part of the path is not a directory.",
 }
+# For an OSError raised with a message only (no errno), e.g. sync.open's "no database at".
+OS_ERRNOS: dict[type[OSError], int] = {
+    FileNotFoundError: errno.ENOENT,
+    PermissionError: errno.EACCES,
+    IsADirectoryError: errno.EISDIR,
+    NotADirectoryError: errno.ENOTDIR,
+}
 CANCELLED = "已取消。 / Cancelled."
 
 
@@ -73,7 +80,7 @@ def error_line(exc: BaseException) -> str:
         return f"{exc.location}: {error_line(exc.error)}"
     if isinstance(exc, click.UsageError):
         where = exc.ctx.command_path if exc.ctx else "fieldsync"
-        text = exc.format_message()
+        text = exc.format_message().rstrip(".")
         return _one_line(
             f"命令用法有误（见 {where} --help）。 / Usage error: {text} (see {where} --help)."
         )
@@ -85,9 +92,8 @@ def error_line(exc: BaseException) -> str:
             f"数据库报错（{exc.error}）。 / The database answered {exc.error}: {exc.reason}"
         )
     if isinstance(exc, OSError):
-        text = OS_MESSAGES.get(exc.errno or 0) or _one_line(
-            f"文件操作失败。 / {exc.strerror or exc}."
-        )
+        code = exc.errno or next((n for cls, n in OS_ERRNOS.items() if isinstance(exc, cls)), 0)
+        text = OS_MESSAGES.get(code) or _one_line(f"文件操作失败。 / {exc.strerror or exc}.")
         return f"{exc.filename}: {text}" if exc.filename else text
     if isinstance(exc, sqlite3.Error):
         return _sqlite_line(exc)
@@ -132,6 +138,9 @@ class FieldsyncGroup(click.Group):
             raise  # `fieldsync ... | head`: click quiets it
         except Exception as exc:
             if ctx.params.get("debug"):
+                if isinstance(exc, AtLocation):  # the store's own error, where it was raised
+                    exc.error.add_note(f"at {exc.location}")
+                    raise exc.error from None
                 raise
             raise click.ClickException(error_line(exc)) from exc
 
