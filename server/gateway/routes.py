@@ -11,6 +11,7 @@ a document the caller may not see is answered exactly like one that does not exi
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterable
 
 from flask import Blueprint, Response, current_app, g, request
@@ -73,6 +74,7 @@ _CATCH_UP_ELSEWHERE = frozenset(
         "gateway.bulk_docs",
         "gateway.put_doc",
         "gateway.delete_doc",
+        "gateway.post_doc",
         "gateway.ensure_full_commit",
         "gateway.revs_limit",
     }
@@ -119,6 +121,19 @@ def create_database() -> Response:
         },
         412,
     )
+
+
+@bp.post("")
+@bp.post("/")
+def post_doc() -> Response:
+    """`POST /db`: a new document (python-cloudant's create_document), through the push
+    pipeline like every write; without an `_id`, one is made (and judged like any)."""
+    doc = json_body()
+    if not isinstance(doc, dict):
+        raise BadRequest("a document must be a JSON object")
+    doc.setdefault("_id", uuid.uuid4().hex)
+    (row,) = save_pushed([doc], True)
+    return _single_answer(row)
 
 
 @bp.post("/_ensure_full_commit")

@@ -21,7 +21,7 @@ from .county import County, county_store, live_county
 
 with warnings.catch_warnings():  # python-cloudant warns that it is deprecated on import
     warnings.simplefilter("ignore", DeprecationWarning)
-    import cloudant  # noqa: F401  (imported once here, quietly, for the test modules)
+    from cloudant.client import CouchDB as CloudantClient  # noqa: F401  (for test modules)
 
 
 def authored(doc: dict, username: str) -> dict:
