@@ -14,7 +14,7 @@ from .ids import (
     split_doc_id,
     ulid_time_ms,
 )
-from .messages import msg, split_message
+from .messages import located, msg, split_message
 from .places import is_place_code, place_level, place_parent, place_within
 from .registry import (
     CURRENT_VERSIONS,
@@ -40,6 +40,7 @@ __all__ = [
     "error_messages",
     "generate_doc_id",
     "is_place_code",
+    "located",
     "msg",
     "new_doc_id",
     "personal_fields",

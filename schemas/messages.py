@@ -280,3 +280,10 @@ def split_message(s: str) -> dict[str, str]:
     if not sep:
         return {"zh": s, "en": s}
     return {"zh": zh + "。", "en": en}
+
+
+def located(path: str, message: str) -> str:
+    """A bilingual `message` about the field at `path`, the path named in both halves:
+    "type: 缺少必填字段。 / type: Missing data for required field."."""
+    halves = split_message(message)
+    return f"{path}: {halves['zh']}{SEPARATOR}{path}: {halves['en']}"

@@ -1,9 +1,14 @@
-"""County staff's views: the quarantine of refused revisions.
+"""County staff's views: the quarantine of refused revisions, and references accepted
+before the documents they name had arrived.
 
 `GET /staff/quarantine` lists what the server refused in the caller's scope,
 newest first, with the reasons in both languages, who pushed it and from which
 device; `?body=true` includes the refused document itself (personal data:
 county staff only, never admins).
+
+`GET /staff/unresolved` lists accepted records in the caller's scope that name a
+household, station, team or place the server has not seen yet (offline work arrives
+in any order; most settle when the other tablet syncs).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from schemas import split_message
 
 from .accounts.auth import current_user, roles_required
 from .http_io import flag, int_arg, reply
+from .policy import in_scope, may_read
 from .services import services
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -57,7 +63,7 @@ def _item(row: tuple, scope: str) -> dict | None:
     doc = json.loads(body)
     place = doc.get("place") if isinstance(doc.get("place"), str) else ""
     # In the caller's scope if the document says so, or if its pusher works there.
-    if not (place.startswith(scope) or (pusher_scope or "").startswith(scope)):
+    if not (in_scope(place, scope) or in_scope(pusher_scope, scope)):
         return None
     item = {
         "id": row_id,
@@ -72,3 +78,45 @@ def _item(row: tuple, scope: str) -> dict | None:
     if flag("body"):
         item["doc"] = doc
     return item
+
+
+@bp.get("/unresolved")
+@roles_required("county_staff")
+def list_unresolved() -> Response:
+    """Accepted records in scope whose references have not arrived, oldest first."""
+    user = current_user()
+    limit = int_arg("limit", 100, low=1, high=1000)
+    after = int_arg("after", 0)
+    scope = services().scope
+    items: list[dict] = []
+    while len(items) < limit:  # pages, so a long list is never loaded whole
+        with services().db.read() as conn:
+            rows = conn.execute(
+                "SELECT id, doc_id, rev, field, ref_id, username, at FROM unresolved_references"
+                " WHERE id > ? ORDER BY id LIMIT 500",
+                (after,),
+            ).fetchall()
+        if not rows:
+            break
+        after = rows[-1][0]
+        entries = scope.lookup_many(sorted({row[1] for row in rows} | {row[4] for row in rows}))
+        for row_id, doc_id, rev, name, ref_id, username, at in rows:
+            record, reference = entries.get(doc_id), entries.get(ref_id)
+            if record is None or not may_read(user, record):
+                continue
+            if reference is not None and not reference.deleted:
+                continue  # arrived since (a catch-up that ran before this was recorded)
+            items.append(
+                {
+                    "id": row_id,
+                    "doc_id": doc_id,
+                    "rev": rev,
+                    "field": name,
+                    "ref_id": ref_id,
+                    "pushed_by": username,
+                    "received_at": datetime.fromtimestamp(at, UTC).isoformat(),
+                }
+            )
+            if len(items) >= limit:
+                break
+    return reply({"items": items, "next_after": items[-1]["id"] if len(items) >= limit else None})

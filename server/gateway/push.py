@@ -198,7 +198,7 @@ class _Push:
             self.rows[index] = row
             if "error" not in row:
                 landed[(row["id"], row["rev"])] = pushed.doc
-                self.ledger.note(pushed, "accepted")
+                self.ledger.note(pushed, "accepted", row["rev"])
                 if notice in noticed:
                     clear_notice(store, pushed)
             elif row["error"] == "conflict":

@@ -49,7 +49,7 @@ class Ledger:
     def __init__(self, new_edits: bool) -> None:
         self.new_edits = new_edits
         self.refused: list[tuple[Pushed, list[str]]] = []
-        self.outcomes: list[tuple[Pushed, str]] = []
+        self.outcomes: list[tuple[Pushed, str, str]] = []  # (pushed, outcome, revision)
 
     def revision(self, doc: dict) -> str:
         """The revision a pushed document is (replicated) or would have become (an edit,
@@ -65,10 +65,11 @@ class Ledger:
 
     def refuse(self, pushed: Pushed, reasons: list[str]) -> None:
         self.refused.append((pushed, reasons))
-        self.outcomes.append((pushed, "quarantined"))
+        self.outcomes.append((pushed, "quarantined", self.revision(pushed.doc)))
 
-    def note(self, pushed: Pushed, outcome: str) -> None:
-        self.outcomes.append((pushed, outcome))
+    def note(self, pushed: Pushed, outcome: str, rev: str | None = None) -> None:
+        """`rev`: the revision the store wrote, when it did (CouchDB makes its own ids)."""
+        self.outcomes.append((pushed, outcome, rev or self.revision(pushed.doc)))
 
     def commit(self, db: SqliteDatabase) -> None:
         now = time.time()
@@ -94,15 +95,8 @@ class Ledger:
                 "INSERT INTO write_log (doc_id, rev, username, device, outcome, at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (
-                        str(p.doc.get("_id")),
-                        self.revision(p.doc),
-                        p.user.username,
-                        p.device,
-                        outcome,
-                        now,
-                    )
-                    for p, outcome in self.outcomes
+                    (str(p.doc.get("_id")), rev, p.user.username, p.device, outcome, now)
+                    for p, outcome, rev in self.outcomes
                 ],
             )
             # Accepted with references to documents not seen yet: listed for staff until
@@ -111,8 +105,8 @@ class Ledger:
                 "INSERT OR REPLACE INTO unresolved_references (doc_id, rev, field, ref_id,"
                 " username, at) VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (str(p.doc["_id"]), self.revision(p.doc), name, ref_id, p.user.username, now)
-                    for p, outcome in self.outcomes
+                    (str(p.doc["_id"]), rev, name, ref_id, p.user.username, now)
+                    for p, outcome, rev in self.outcomes
                     if outcome == "accepted"
                     for name, ref_id in p.unresolved
                 ],

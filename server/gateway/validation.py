@@ -36,6 +36,7 @@ from schemas import (
     DocumentInvalid,
     error_messages,
     load_document,
+    located,
     validate_document,
 )
 from sync.documents import dump_json, load_json
@@ -91,7 +92,7 @@ def verdict(doc: Mapping) -> Verdict:
     try:
         checked = validate_document(doc) if doc.get("_deleted") is True else load_document(doc)
     except DocumentInvalid as exc:
-        return Verdict(None, tuple(f"{p}: {m}" for p, m in error_messages(exc.errors)))
+        return Verdict(None, tuple(located(p, m) for p, m in error_messages(exc.errors)))
     return Verdict(checked.get("place"), ())
 
 

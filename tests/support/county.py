@@ -63,6 +63,20 @@ class County:
             UserStore(services().db).create(username, PASSWORD, role, scope)
         return username
 
+    def add_places(self, *villages: str) -> list[dict]:
+        """The demo county's reference documents of `villages` written into the store: the
+        county, their townships, the villages, their grids, teams and stations."""
+        wanted = {village[:6] for village in villages} | {village[:9] for village in villages}
+        docs = [
+            doc
+            for doc in DemoCounty(0).reference()
+            if doc["type"] in ("place", "team", "station")
+            and (doc["place"] in wanted or doc["place"][:12] in villages)
+        ]
+        rows = county_store(self).bulk_docs(docs)
+        assert all(row.get("ok") for row in rows), rows
+        return docs
+
     def session(self, username: str) -> requests.Session:
         session = requests.Session()
         session.headers["Authorization"] = basic_auth(username, PASSWORD)
