@@ -294,16 +294,22 @@ def test_changes_lists_each_document_once_at_its_newest_seq(kind: StoreKind, sto
         assert [row["id"] for row in rows] == ["b", "a"]
 
 
-def test_changes_resume_from_any_row_gives_exactly_the_rows_after_it(store: Store) -> None:
-    """Write order is not promised (CouchDB merges its shards' feeds), but the feed is
-    one order: resuming from any row's seq gives exactly the rows after it, in order."""
+def test_changes_resume_from_any_row_gives_exactly_the_rows_after_it(
+    kind: StoreKind, store: Store
+) -> None:
+    """Write order is not promised (CouchDB interleaves its shards' feeds, differently
+    from one call to the next), but resuming from any row's seq gives exactly the rows
+    the feed had not given yet: none again, none lost."""
     for i in range(6):
         store.put({"_id": f"d{i}", "i": i})
     rows = list(store.changes())
     ids = [row["id"] for row in rows]
     assert sorted(ids) == [f"d{i}" for i in range(6)]
     for index, row in enumerate(rows):
-        assert changed_since(store, row["seq"]) == ids[index + 1 :]
+        after = changed_since(store, row["seq"])
+        assert sorted(after) == sorted(ids[index + 1 :])
+        if "write_order" in kind.capabilities:
+            assert after == ids[index + 1 :]
 
 
 def test_changes_since_limit_and_resume(kind: StoreKind, store: Store) -> None:
@@ -319,9 +325,7 @@ def test_changes_since_limit_and_resume(kind: StoreKind, store: Store) -> None:
         assert len(rows) <= 3
         seen += [row["id"] for row in rows]
         since = feed.last_seq
-    # every document once, none lost or repeated across pages (in the store's order)
-    assert seen == [row["id"] for row in store.changes()]
-    assert sorted(seen) == [f"d{i}" for i in range(7)]
+    assert sorted(seen) == [f"d{i}" for i in range(7)]  # each once: none lost or repeated
     if "write_order" in kind.capabilities:
         assert seen == [f"d{i}" for i in range(7)]
 
