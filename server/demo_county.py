@@ -9,7 +9,7 @@ like. Village names and codes below the township level are illustrative.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -342,6 +342,25 @@ class DemoCounty:
                 yield self.patrol(village)
                 if self.rng.random() < 0.2:
                     yield self.water_source(village)
+
+
+def recorded_by(
+    docs: Iterable[dict], username: str, *, taking_part: list[str] | None = None
+) -> list[dict]:
+    """`docs` as `username` recorded them: the author, and the only one taking part (and
+    assigned the follow-ups) unless `taking_part` (usernames) says who did."""
+    me = f"user:{username}"
+    people = [f"user:{name}" for name in taking_part] if taking_part else [me]
+    out = []
+    for doc in docs:
+        doc = {**doc, "author": me}
+        for name in ("participants", "volunteers"):
+            if name in doc:
+                doc[name] = people
+        if isinstance(doc.get("follow_up"), dict):
+            doc["follow_up"] = {**doc["follow_up"], "assignee": me}
+        out.append(doc)
+    return out
 
 
 def home_visits(count: int, seed: int = 0) -> Iterator[dict]:

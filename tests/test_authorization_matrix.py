@@ -34,11 +34,11 @@ from pathlib import Path
 import pytest
 import requests
 import support.county as gateway_fixtures
-from support.county import OTHER_VILLAGE, PASSWORD, VILLAGE, County, authored
+from support.county import OTHER_VILLAGE, PASSWORD, VILLAGE, County
 
 from schemas import new_doc_id, place_within
 from schemas.rejection_notice import notice_id
-from server.demo_county import DemoCounty, Village
+from server.demo_county import DemoCounty, Village, recorded_by
 from server.services import services
 from sync.errors import NotFound
 from sync.http_client import basic_auth, quote_id
@@ -151,7 +151,7 @@ class World:
         doc["place"] = place
         if author and doc_type != "team":
             volunteer = "vol-b" if place.startswith(OTHER_VILLAGE) else "vol-a"
-            (doc,) = authored([doc], author, taking_part=[volunteer])
+            (doc,) = recorded_by([doc], author, taking_part=[volunteer])
         self.places[doc["_id"]] = place
         return doc
 

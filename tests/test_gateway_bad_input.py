@@ -30,10 +30,10 @@ import requests
 import support.county as gateway_fixtures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.county import OTHER_VILLAGE, PASSWORD, VILLAGE, County, authored
+from support.county import OTHER_VILLAGE, PASSWORD, VILLAGE, County
 
 from schemas.rejection_notice import notice_id
-from server.demo_county import DemoCounty
+from server.demo_county import DemoCounty, recorded_by
 from server.services import services
 from sync.errors import NotFound
 from sync.http_client import basic_auth, quote_id
@@ -77,7 +77,7 @@ class Gateway:
     def patrol(self, place: str = GRID) -> dict:
         """A valid patrol at `place`, recorded by the village volunteer alone."""
         village = next(v for v in self.demo.villages if v.code == place[:12])
-        (patrol,) = authored([self.demo.patrol(village)], "wangfang")
+        (patrol,) = recorded_by([self.demo.patrol(village)], "wangfang")
         return {**patrol, "place": place}
 
     def quarantine(self) -> list[tuple[str, str]]:

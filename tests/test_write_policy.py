@@ -15,7 +15,6 @@ from support.county import (
     OTHER_VILLAGE,
     VILLAGE,
     County,
-    authored,
     county_store,
     logged,
     quarantined,
@@ -23,6 +22,7 @@ from support.county import (
 )
 
 from schemas.rejection_notice import notice_id
+from server.demo_county import recorded_by
 from sync.errors import NotFound
 from sync.http_client import quote_id
 
@@ -48,7 +48,9 @@ def village(county: County) -> Iterator[County]:
 
 
 def patrol(author: str, *, seed: int = 1, taking_part: list[str] | None = None) -> dict:
-    return authored(village_records(VILLAGE, 1, seed=seed)[2:3], author, taking_part=taking_part)[0]
+    return recorded_by(
+        village_records(VILLAGE, 1, seed=seed)[2:3], author, taking_part=taking_part
+    )[0]
 
 
 def push(county: County, username: str, docs: list[dict]) -> list[dict]:
@@ -119,7 +121,7 @@ def test_a_visit_to_a_household_not_seen_yet_is_accepted_and_listed_until_it_arr
     assert listed[0]["pushed_by"] == "wangfang" and listed[0]["rev"] == row["rev"]
     # Not for a volunteer's eyes; and another household's arrival settles nothing.
     assert village.session("wangfang").get(f"{village.url}/staff/unresolved").status_code == 403
-    (other,) = authored(village_records(VILLAGE, 1, seed=7)[:1], "lihua")
+    (other,) = recorded_by(village_records(VILLAGE, 1, seed=7)[:1], "lihua")
     push(village, "lihua", [other])
     assert len(staff.get(f"{village.url}/staff/unresolved", timeout=30).json()["items"]) == 1
     (arrived,) = push(village, "lihua", [{**household, "author": "user:lihua"}])
@@ -129,7 +131,7 @@ def test_a_visit_to_a_household_not_seen_yet_is_accepted_and_listed_until_it_arr
 
 
 def test_a_household_of_another_village_is_refused(village: County) -> None:
-    theirs = stored(village, authored(village_records(OTHER_VILLAGE, 1, seed=8)[:1], "zhang")[0])
+    theirs = stored(village, recorded_by(village_records(OTHER_VILLAGE, 1, seed=8)[:1], "zhang")[0])
     visit = {**village_records(VILLAGE, 1, seed=9, author="wangfang")[1]}
     visit["household"] = theirs["_id"]
     (row,) = push(village, "wangfang", [visit])
@@ -169,7 +171,7 @@ def test_a_station_lead_forwards_the_volunteers_records_of_the_station_only(
     """What a hub does: the lead pushes records their volunteers made, authors kept."""
     theirs, outsider = (
         patrol("wangfang", seed=13),
-        authored(village_records(OTHER_VILLAGE, 1, seed=14)[2:3], "zhang")[0],
+        recorded_by(village_records(OTHER_VILLAGE, 1, seed=14)[2:3], "zhang")[0],
     )
     outsider = {**outsider, "place": GRID, "team": f"team:{VILLAGE}"}
     outsider["station"] = f"station:{VILLAGE}"
@@ -222,7 +224,7 @@ def test_an_edit_keeps_the_author(village: County) -> None:
 
 
 def test_a_household_is_shared_by_the_field_roles_of_its_place(village: County) -> None:
-    household = stored(village, authored(village_records(VILLAGE, 1, seed=20)[:1], "lihua")[0])
+    household = stored(village, recorded_by(village_records(VILLAGE, 1, seed=20)[:1], "lihua")[0])
     answer = put(village, "wangfang", {**household, "size": household["size"] + 1})
     assert answer.status_code == 201, answer.text
     answer = put(village, "zhang", {**household, "size": 9})

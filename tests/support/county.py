@@ -19,10 +19,10 @@ import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
-from schemas import validate_document
+from server.accounts.roster import user_document
 from server.accounts.users import UserStore
 from server.app import create_app
-from server.demo_county import DemoCounty
+from server.demo_county import DemoCounty, recorded_by
 from server.services import services
 from sync import Store
 from sync.http_client import basic_auth
@@ -56,7 +56,7 @@ class County:
         village = scope[:12] if len(scope) >= 12 else None
         team = team or (f"team:{village}" if village else None)
         station = station or (f"station:{village}" if village else None)
-        doc = roster_doc(username, role, scope, team=team, station=station)
+        doc = user_document(username, role, scope, username, team=team, station=station)
         (row,) = county_store(self).bulk_docs([doc])
         assert row.get("ok"), row
         with self.app.app_context():
@@ -131,52 +131,7 @@ def village_records(
     for _ in range(rounds):
         household = county.household(village)
         docs += [household, county.home_visit(village, household["_id"]), county.patrol(village)]
-    return authored(docs, author) if author else docs
-
-
-def roster_doc(
-    username: str, role: str, scope: str, *, team: str | None, station: str | None
-) -> dict:
-    """A valid `user:` document for the roster."""
-    doc = {
-        "_id": f"user:{username}",
-        "type": "user",
-        "schema_version": 1,
-        "place": scope,
-        "author": "user:admin",
-        "device": "admin-cli",
-        "created_at": "2024-02-01T09:00:00+08:00",
-        "updated_at": "2024-02-01T09:00:00+08:00",
-        "username": username,
-        "display_name": username,
-        "role": role,
-        "scope": scope,
-        "active": True,
-    }
-    if team:
-        doc["team"] = team
-    if station:
-        doc["station"] = station
-    return validate_document(doc)
-
-
-def authored(
-    docs: list[dict], username: str, *, taking_part: list[str] | None = None
-) -> list[dict]:
-    """`docs` as `username` recorded them: the author, and the only one taking part
-    unless `taking_part` (usernames) says who did."""
-    me = f"user:{username}"
-    people = [f"user:{name}" for name in taking_part] if taking_part else [me]
-    out = []
-    for doc in docs:
-        doc = {**doc, "author": me}
-        for name in ("participants", "volunteers"):
-            if name in doc:
-                doc[name] = people
-        if isinstance(doc.get("follow_up"), dict):
-            doc["follow_up"] = {**doc["follow_up"], "assignee": me}
-        out.append(doc)
-    return out
+    return recorded_by(docs, author) if author else docs
 
 
 def invalid_records(village_code: str, *, author: str | None = None) -> list[dict]:
