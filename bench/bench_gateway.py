@@ -72,9 +72,10 @@ import measure  # noqa: E402  (bench/measure.py, beside this script)
 import requests  # noqa: E402
 from waitress import create_server, wasyncore  # noqa: E402
 
+from server.accounts.roster import user_document  # noqa: E402
 from server.accounts.users import UserStore  # noqa: E402
 from server.app import create_app  # noqa: E402
-from server.demo_county import DemoCounty, Village, villages  # noqa: E402
+from server.demo_county import DemoCounty, Village, recorded_by, villages  # noqa: E402
 from server.gateway.validation import MIN_CONCURRENT, MIN_PARALLEL, default_workers  # noqa: E402
 from server.services import services  # noqa: E402
 from sync.couch_store import CouchStore  # noqa: E402
@@ -114,11 +115,17 @@ def _endpoint(path: str) -> str:
 
 
 def village_docs(
-    seed: int, village: Village, count: int, kinds: tuple[str, ...], place: str | None = None
+    seed: int,
+    village: Village,
+    count: int,
+    kinds: tuple[str, ...],
+    place: str | None = None,
+    author: str | None = None,
 ) -> list[dict]:
     """`count` valid documents of `village` (kinds in turn; a visit names the last household),
-    all at `place` (a grid of the village) when given. One seed, one data set: ids repeat
-    across DemoCounty instances of the same seed."""
+    all at `place` (a grid of the village) when given, recorded by `author` (a username)
+    when given. One seed, one data set: ids repeat across DemoCounty instances of the same
+    seed."""
     county = DemoCounty(seed)
     household_id = county.household(village)["_id"]
     docs = []
@@ -134,7 +141,7 @@ def village_docs(
         if place is not None:
             doc["place"] = place
         docs.append(doc)
-    return docs
+    return recorded_by(docs, author) if author else docs
 
 
 FIELD_MIX = ("household", "home_visit", "patrol")
@@ -296,6 +303,13 @@ class County:
         return self.app.extensions["fieldsync"].store
 
     def add_user(self, username: str, role: str, scope: str) -> str:
+        """An account and its roster entry, in the team and station of its village."""
+        village = scope[:12]
+        doc = user_document(
+            username, role, scope, username, team=f"team:{village}", station=f"station:{village}"
+        )
+        (row,) = self.store.bulk_docs([doc])
+        assert row.get("ok"), row
         with self.app.app_context():
             UserStore(services().db).create(username, PASSWORD, role, scope)
         return username
@@ -511,8 +525,8 @@ def _checked(result: ReplicationResult, expect: int, what: str) -> ReplicationRe
 def measure_push(ctx: Context) -> None:
     """1. One tablet's push: straight into the county store vs through the gateway."""
     opts, village = ctx.opts, villages()[0]
-    docs = village_docs(opts.seed, village, opts.docs, ("home_visit",))
-    warm = village_docs(opts.seed + 1, village, WARMUP_DOCS, ("home_visit",))
+    docs = village_docs(opts.seed, village, opts.docs, ("home_visit",), author="pusher")
+    warm = village_docs(opts.seed + 1, village, WARMUP_DOCS, ("home_visit",), author="pusher")
     best: dict[str, tuple[float, Timed, str]] = {}  # rate, times, notes
     walls: dict[str, list[float]] = {"direct": [], "gateway": []}  # every round, for the notes
     for round_no in range(opts.repeat):
@@ -606,7 +620,9 @@ def measure_concurrent(ctx: Context) -> None:
             village = all_villages[i]
             grid = village.grids()[0] if i % 2 else None  # every other tablet: one grid only
             username = county.add_user(f"tablet{i:02d}", "volunteer", grid or village.code)
-            own = village_docs(opts.seed + 100 + i, village, opts.tablet_docs, FIELD_MIX, grid)
+            own = village_docs(
+                opts.seed + 100 + i, village, opts.tablet_docs, FIELD_MIX, grid, username
+            )
             theirs = village_docs(opts.seed + 200 + i, village, opts.tablet_pull, FIELD_MIX, grid)
             _fill(county.store, theirs)  # what the county holds in the scope, to pull
             tablet = stack.enter_context(_tablet(ctx.workdir / f"{county.name}-{i}.sqlite", own))
@@ -685,7 +701,7 @@ def measure_pull(ctx: Context) -> None:
             assert county.indexed_rows() - before == loaded, "index missed changes"
             indexing.append((k, catch_up, load_t.seconds))
 
-            new = village_docs(opts.seed + 302, village, opts.new, FIELD_MIX)
+            new = village_docs(opts.seed + 302, village, opts.new, FIELD_MIX, author=colleague)
             with (
                 _tablet(ctx.workdir / f"{county.name}-colleague.sqlite", new) as other,
                 county.gateway(colleague) as other_gateway,

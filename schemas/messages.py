@@ -235,6 +235,29 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{field} 引用的 {ref} 不在你的负责范围内。",
         "{field} refers to {ref}, which is outside your scope.",
     ),
+    "push_too_many_docs": (
+        "一次提交了 {count} 条记录，最多 {limit} 条；请分批同步。",
+        "{count} documents in one request; at most {limit}: sync in smaller batches.",
+    ),
+    "push_too_many_refused": (
+        "这批记录中有 {count} 条会被拒收（每批最多 {limit} 条），整批未保存；"
+        "请分小批同步，或联系站长检查应用版本。",
+        "{count} documents of this batch would be refused (at most {limit} a batch), so "
+        "none was saved; sync in smaller batches, or ask the station lead to check the app.",
+    ),
+    "push_refusal_budget": (
+        "这台设备一小时内被拒收的记录已超过 {limit} 条，整批未保存；"
+        "请约 {minutes} 分钟后再同步，并联系站长。记录仍安全地保存在设备上。",
+        "This device had more than {limit} records refused within an hour, so this batch "
+        "was not saved; sync again in about {minutes} minutes and tell the station lead. "
+        "The records are still safe on the device.",
+    ),
+    "notices_overflow": (
+        "另有 {count} 条被拒收的记录没有单独通知（每人最多 {limit} 条通知）；"
+        "请联系站长或县级工作人员查看。",
+        "{count} more refused records got no notice of their own (at most {limit} notices "
+        "each); ask the station lead or county staff to look them up.",
+    ),
     "password_forbidden": (
         "用户记录会被同步到各设备，不能含有密码；密码只保存在服务器。",
         "User records replicate to devices and must not hold passwords; "

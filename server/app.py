@@ -16,7 +16,7 @@ from . import couchdb_root, health, logs, services, staff
 from .accounts import auth
 from .gateway import routes as gateway
 from .gateway.validation import MIN_CONCURRENT
-from .http_io import reply
+from .http_io import reply, store_error
 from .logs import log_event
 
 DEFAULTS: dict[str, object] = {
@@ -30,6 +30,12 @@ DEFAULTS: dict[str, object] = {
     "LONGPOLL_SECONDS": 55,  # longest wait of a longpoll _changes
     "VALIDATION_WORKERS": None,  # processes judging large pushes; None: one per core, up to 4
     "VALIDATION_MIN_CONCURRENT": MIN_CONCURRENT,  # ... while this many pushes are judged
+    # Bounds on one push and one device (server/gateway/push.py): beyond them a push is
+    # refused whole and summarised, never copied document by document.
+    "MAX_BULK_DOCS": 10_000,  # documents in one request (CouchDB's max_bulk_docs_count)
+    "MAX_REFUSALS_PER_PUSH": 100,  # refused documents one push may leave (413 beyond)
+    "REFUSALS_PER_HOUR": 1_000,  # refused documents one device may leave an hour (429)
+    "MAX_NOTICES_PER_USER": 200,  # live rejection notices a user's tablets get
 }
 
 
@@ -52,13 +58,9 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     app.register_blueprint(gateway.bp)
     app.register_blueprint(staff.bp)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(StoreError, _store_error)
+    app.register_error_handler(StoreError, store_error)
     app.register_error_handler(Exception, _unexpected_error)
     return app
-
-
-def _store_error(exc: StoreError) -> Response:
-    return reply({"error": exc.error, "reason": exc.reason}, exc.status)
 
 
 def _unexpected_error(exc: Exception) -> Response:

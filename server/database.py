@@ -115,6 +115,34 @@ GATEWAY_MIGRATIONS: list[str] = [
     );
     CREATE INDEX unresolved_by_ref ON unresolved_references (ref_id)
     """,
+    # Bounds on refusals (server/gateway/push.py): a device's refusals counted by the hour,
+    # pushes refused whole kept as one summary each, each user's live rejection notices
+    # (and the refusals counted past their cap), the write log's accepted revisions
+    # found by document.
+    """
+    CREATE INDEX quarantine_by_pusher ON quarantine (username, received_at);
+    CREATE TABLE refused_pushes (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL,
+        device TEXT,
+        at REAL NOT NULL,
+        documents INTEGER NOT NULL,
+        refused INTEGER NOT NULL,
+        status INTEGER NOT NULL,
+        reasons TEXT NOT NULL
+    );
+    CREATE TABLE notices (
+        notice_id TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX notices_by_user ON notices (username);
+    CREATE TABLE notice_overflow (
+        username TEXT PRIMARY KEY,
+        refusals INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX write_log_by_doc ON write_log (doc_id, rev)
+    """,
 ]
 
 

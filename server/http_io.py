@@ -56,8 +56,13 @@ def reply(body: object, status: int = 200) -> Response:
 
 
 def store_error(exc: StoreError) -> Response:
-    """CouchDB's error form, for a blueprint's errorhandler."""
-    return reply({"error": exc.error, "reason": exc.reason}, exc.status)
+    """CouchDB's error form, for a blueprint's errorhandler (with Retry-After when the
+    error says when to try again)."""
+    response = reply({"error": exc.error, "reason": exc.reason}, exc.status)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def flag(name: str) -> bool:

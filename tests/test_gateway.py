@@ -12,6 +12,7 @@ from support.county import (
     County,
     county_store,
     invalid_records,
+    live_county,
     logged,
     quarantined,
     village_records,
@@ -20,6 +21,7 @@ from support.pouchdb_client import PouchDB
 from support.replicas import snapshot, sqlite_store
 
 from schemas.rejection_notice import notice_id
+from server.gateway import push
 from server.services import services
 from sync.couch_store import CouchStore
 from sync.errors import NotFound, PeerUnavailable
@@ -235,48 +237,50 @@ def test_revs_diff_asks_the_store_only_about_documents_the_caller_sees(
     assert asked == [{held["_id"]: [written["rev"], later]}]
 
 
-def test_revs_diff_does_not_wait_for_the_index_without_a_document_the_caller_sees(
-    county: County, monkeypatch: pytest.MonkeyPatch
+def test_a_replayed_revision_is_not_judged_again_against_a_winner_that_moved_on(
+    county: County,
 ) -> None:
-    """Asked only about documents the index does not show the caller, `_revs_diff` does
-    not read the store's feed: a document written since the index last read it is
-    answered as missing. Sent again, a revision the store holds is answered as done
-    without being judged again: not against a winner that moved on since (reviewed by
-    county staff), not quarantined, no notice, nothing in the write log."""
+    """A revision pushed, answered, the answer lost, and pushed again after county staff
+    reviewed the document (its winner moved on): it is answered as written, neither
+    refused against the reviewed winner nor quarantined, no notice, one write-log row."""
     county.add_user("wangfang", "volunteer", VILLAGE)
-    session = county.session("wangfang")
-    session.get(f"{county.url}/db/", timeout=30).raise_for_status()  # the index has caught up
+    county.add_user("chen", "county_staff", VILLAGE[:6])
     doc = village_records(VILLAGE, 1, seed=41, author="wangfang")[0]
+    first = {**doc, "_rev": "1-" + "e" * 32, "_revisions": _revisions("1-" + "e" * 32)}
+    session = county.session("wangfang")
+    for attempt in range(2):
+        if attempt:  # between the two, county staff approve the household
+            current = county_store(county).get(doc["_id"])
+            review = {"state": "approved", "by": "user:chen", "at": "2024-06-07T09:00:00+08:00"}
+            reviewed = county.session("chen").put(
+                f"{county.url}/db/{doc['_id']}", json={**current, "review": review}, timeout=30
+            )
+            assert reviewed.status_code == 201, reviewed.text
+        answer = session.post(
+            f"{county.url}/db/_bulk_docs", json={"docs": [first], "new_edits": False}, timeout=30
+        )
+        assert answer.status_code == 201 and answer.json() == [], answer.text
     store = county_store(county)
-    (first,) = store.bulk_docs([doc])
-    review = {"state": "approved", "by": "user:chenke", "at": "2024-06-07T09:00:00+08:00"}
-    (reviewed,) = store.bulk_docs([{**doc, "_rev": first["rev"], "review": review}])
-    with county.app.app_context():
-        scope = services().scope
-    caught_up: list[float | None] = []
-    real_catch_up = scope.catch_up
-
-    def counted(*, needed_as_of: float | None = None) -> int:
-        caught_up.append(needed_as_of)
-        return real_catch_up(needed_as_of=needed_as_of)
-
-    monkeypatch.setattr(scope, "catch_up", counted)
-    answer = session.post(
-        f"{county.url}/db/_revs_diff", json={doc["_id"]: [first["rev"]]}, timeout=30
-    )
-    assert answer.status_code == 200, answer.text
-    assert answer.json() == {doc["_id"]: {"missing": [first["rev"]]}}
-    assert caught_up == []
-    pushed = {**doc, "_rev": first["rev"], "_revisions": _revisions(first["rev"])}
-    again = session.post(
-        f"{county.url}/db/_bulk_docs", json={"docs": [pushed], "new_edits": False}, timeout=30
-    )
-    assert again.status_code == 201 and again.json() == [], again.text
-    assert store.get(doc["_id"])["_rev"] == reviewed["rev"]
+    assert store.get(doc["_id"])["_rev"] == reviewed.json()["rev"]
     assert quarantined(county) == []
-    assert logged(county, doc["_id"]) == []
+    assert logged(county, doc["_id"]) == [
+        (first["_rev"], "accepted"),
+        (reviewed.json()["rev"], "accepted"),
+    ]
     with pytest.raises(NotFound):
         store.get(notice_id(doc["_id"]))
+    # The reviewed revision, sent with a forged history: refused and kept as ever.
+    rev_hash = reviewed.json()["rev"].partition("-")[2]
+    forged = {
+        **first,
+        "_rev": reviewed.json()["rev"],
+        "_revisions": {"start": 2, "ids": [rev_hash, "c" * 32]},
+    }
+    answer = session.post(
+        f"{county.url}/db/_bulk_docs", json={"docs": [forged], "new_edits": False}, timeout=30
+    )
+    assert answer.json()[0]["error"] == "forbidden"
+    assert [doc_id for doc_id, _ in quarantined(county)] == [doc["_id"]]
 
 
 def test_a_replayed_push_is_written_and_logged_once(county: County) -> None:
@@ -384,3 +388,42 @@ def test_a_failed_catch_up_in_the_background_is_logged(
             while logged not in caplog.text and time.monotonic() < deadline:
                 time.sleep(0.01)
     assert logged in caplog.text
+
+
+def test_a_push_that_fails_midway_records_the_parts_already_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large push is written part by part (WRITE_PART documents a store call). If the
+    store fails on a later part (it went away), the request fails, but what was written
+    and refused before is in the write log and the quarantine: nothing the server holds
+    goes unrecorded."""
+    good = village_records(VILLAGE, rounds=20, seed=5, author="wangfang")[:59]
+    bad = {**good[1], "_id": good[1]["_id"] + "x", "visited_at": "no time"}
+    docs = [bad, *good]  # the refused one is in the first part
+    monkeypatch.setattr(push, "WRITE_PART", 20)
+    with live_county(tmp_path / "county", None) as county:
+        county.add_user("wangfang", "volunteer", VILLAGE)
+        store = county.app.extensions["fieldsync"].store
+        real = store.bulk_docs
+        calls: list[int] = []
+
+        def failing_second_time(
+            batch: list[dict], *, new_edits: bool = True, plain_json: bool = False
+        ) -> list[dict]:
+            calls.append(len(batch))
+            if len(calls) == 2:
+                raise PeerUnavailable("the store went away")
+            return real(batch, new_edits=new_edits, plain_json=plain_json)
+
+        monkeypatch.setattr(store, "bulk_docs", failing_second_time)
+        answer = county.session("wangfang").post(
+            f"{county.url}/db/_bulk_docs", json={"docs": docs, "new_edits": True}, timeout=60
+        )
+        assert answer.status_code >= 500  # the store failed, not the request
+        written = calls[0]
+        assert written == 20  # the first part went in before the failure
+        with county.app.app_context(), services().db.read() as conn:
+            logged = conn.execute("SELECT doc_id, outcome FROM write_log ORDER BY id").fetchall()
+        assert [d for d, o in logged if o == "accepted"] == [d["_id"] for d in good[:written]]
+        assert [d for d, o in logged if o == "quarantined"] == [bad["_id"]]
+        assert [q[0] for q in quarantined(county)] == [bad["_id"]]

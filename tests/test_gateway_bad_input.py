@@ -210,7 +210,12 @@ def test_a_wrong_content_type_is_a_400_naming_it(
     reason = assert_client_error(
         send(gateway, method, path, body, **{"Content-Type": content_type}), 400
     )["reason"]
-    assert content_type.split(";")[0] in reason
+    if content_type.startswith("multipart/related") and method == "PUT":
+        # How CouchDB's replicator sends a document with attachments: read as such, and
+        # this body is not one.
+        assert "multipart" in reason and "boundary" in reason
+    else:
+        assert content_type.split(";")[0] in reason
     assert gateway.state() == before
 
 

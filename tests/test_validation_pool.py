@@ -15,9 +15,7 @@ from support.replicas import sqlite_store
 
 from server.demo_county import DemoCounty, home_visits
 from server.gateway.validation import RequestBody, Validator, is_formed, verdict
-from server.services import services
 from sync.couch_store import CouchStore
-from sync.errors import PeerUnavailable
 from sync.replicator import replicate
 
 
@@ -236,42 +234,3 @@ def test_a_request_that_finds_its_pool_broken_leaves_a_newer_pool_alone() -> Non
         assert validator.verdicts(docs) == [verdict(d) for d in docs]
     finally:
         validator.close()
-
-
-def test_a_push_that_fails_midway_records_the_parts_already_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A large push is written part by part. If the store fails on a later part (it went
-    away), the request fails, but what was written and refused before is in the write
-    log and the quarantine: nothing the server holds goes unrecorded."""
-    good = village_records(VILLAGE, rounds=20, seed=5, author="wangfang")[:59]
-    bad = {**good[1], "_id": good[1]["_id"] + "x", "visited_at": "no time"}
-    docs = [bad, *good]  # the refused one is in the first part
-    with live_county(
-        tmp_path / "county", None, VALIDATION_WORKERS=2, VALIDATION_MIN_CONCURRENT=1
-    ) as county:
-        county.add_user("wangfang", "volunteer", VILLAGE)
-        store = county.app.extensions["fieldsync"].store
-        real = store.bulk_docs
-        calls: list[int] = []
-
-        def failing_second_time(
-            batch: list[dict], *, new_edits: bool = True, plain_json: bool = False
-        ) -> list[dict]:
-            calls.append(len(batch))
-            if len(calls) == 2:
-                raise PeerUnavailable("the store went away")
-            return real(batch, new_edits=new_edits, plain_json=plain_json)
-
-        monkeypatch.setattr(store, "bulk_docs", failing_second_time)
-        answer = county.session("wangfang").post(
-            f"{county.url}/db/_bulk_docs", json={"docs": docs, "new_edits": True}, timeout=60
-        )
-        assert answer.status_code >= 500  # the store failed, not the request
-        written = calls[0]
-        assert 0 < written < len(good)  # the first part went in before the failure
-        with county.app.app_context(), services().db.read() as conn:
-            logged = conn.execute("SELECT doc_id, outcome FROM write_log ORDER BY id").fetchall()
-        assert [d for d, o in logged if o == "accepted"] == [d["_id"] for d in good[:written]]
-        assert [d for d, o in logged if o == "quarantined"] == [bad["_id"]]
-        assert [q[0] for q in quarantined(county)] == [bad["_id"]]

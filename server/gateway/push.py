@@ -1,22 +1,28 @@
 """The push pipeline: what happens to the documents of one push (`_bulk_docs`, `PUT` or
 `DELETE` of a document), in order:
 
-1. Every entry must be an object with a string `_id`; any other gets a `bad_request`
-   row of its own and goes no further.
+1. A push of more than MAX_BULK_DOCS documents is refused whole (413), before anything
+   is judged. Every entry must be an object with a string `_id`; any other gets a
+   `bad_request` row of its own and goes no further.
 2. The scope index catches up, in its own thread, with every change the store made
    before the push arrived, so scope and ownership are judged on what is there.
-3. The schemas judge the documents (`validation.Validator`: in worker processes when
-   the push is large), in parts as they are ready.
+3. Meanwhile the schemas judge the documents (`validation.Validator`: in worker
+   processes while several large pushes are judged at once).
 4. Each document is judged by the write policy (`server.policy.judge`) against its
    index entry, its current winning revision, the roster and the documents it refers
-   to (read for the whole part at once); a replicated path that rewrites the stored
-   history is refused too. References to documents not seen yet are accepted and
-   recorded as unresolved.
-5. A refused document is kept in the quarantine with its reasons and a rejection
-   notice is written in the pusher's place; its row says `forbidden` and why.
-6. The accepted documents of a part are written in one store call; a store refusal
-   of one of them is kept like any other refusal.
-7. An accepted document that had a rejection notice settles it.
+   to (read for the whole push in a few queries); a replicated path that rewrites the
+   stored history is refused too. A refused replicated revision the store already
+   holds is no refusal: the push is a replay (a retry after a lost answer).
+5. A flood is refused whole, with nothing written: more refusals than
+   MAX_REFUSALS_PER_PUSH in one push (413: send smaller batches), or more than the
+   device's REFUSALS_PER_HOUR (429 with Retry-After). One summary of it is kept for
+   county staff instead of every document.
+6. Each refused document is kept in the quarantine with its reasons and a rejection
+   notice is written in the pusher's place (at most MAX_NOTICES_PER_USER live ones per
+   user; beyond, one notice counts the rest); its row says `forbidden` and why.
+7. The accepted documents are written, WRITE_PART to a store call; a store refusal of
+   one of them is kept like any other refusal. An accepted document that had a
+   rejection notice settles it.
 8. The quarantine and the write log are committed in one transaction before the push
    is answered; the index reads what was written after the answer is sent.
 """
@@ -27,20 +33,46 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from flask import Response, after_this_request, g
+from flask import Response, after_this_request, current_app, g
 
+from schemas import msg
 from schemas.rejection_notice import notice_id
 from sync import revtree
-from sync.errors import StoreError
+from sync.errors import StoreError, TooLarge
 from sync.store import Store
 
 from ..accounts.auth import current_user, device_id
 from ..accounts.users import User
-from ..policy import Facts, in_scope, judge, may_read, people_of, references_of, user_id
+from ..policy import (
+    Facts,
+    Judgement,
+    in_scope,
+    judge,
+    may_read,
+    people_of,
+    references_of,
+    user_id,
+)
 from ..services import services
-from .quarantine import HISTORY_REWRITTEN, Ledger, Pushed, clear_notice, write_notice
+from .quarantine import (
+    HISTORY_REWRITTEN,
+    Ledger,
+    Notices,
+    Pushed,
+    TooManyRefusals,
+    refused_recently,
+    summarise_flood,
+)
 from .scope import IndexEntry, Member
 from .validation import RequestBody, Verdict, is_formed
+
+WRITE_PART = 500  # accepted documents per store call
+
+MALFORMED_ROW = {
+    "id": None,
+    "error": "bad_request",
+    "reason": "each document must be an object with a string _id",
+}
 
 
 def save_pushed(
@@ -49,29 +81,26 @@ def save_pushed(
     """Judge every pushed document; write the accepted ones, keep the refused ones in the
     quarantine. One row per document, in order. `body`: the request `docs` came in, when
     they are its `docs` member as sent (the schemas may judge them from it)."""
-    push = _Push(current_user(), device_id(), new_edits, Ledger(new_edits))
+    config = current_app.config
     docs = list(docs)
+    if len(docs) > int(config["MAX_BULK_DOCS"]):
+        raise TooLarge(msg("push_too_many_docs", count=len(docs), limit=config["MAX_BULK_DOCS"]))
+    push = _Push(current_user(), device_id(), new_edits, Ledger(new_edits))
     push.rows = [None if is_formed(doc) else dict(MALFORMED_ROW) for doc in docs]
     formed = [(index, doc) for index, doc in enumerate(docs) if is_formed(doc)]
-    # Whether a document is in the caller's scope is judged on an index holding every
-    # change made before the push arrived; the store is asked for those while the
-    # schemas judge the first part (the wait is mostly the store's, not ours).
     index = services().scope
+    # Scope is judged on an index holding every change made before the push arrived; the
+    # store is asked for those while the schemas judge (the wait is mostly the store's).
     caught_up = index.catch_up_meanwhile(needed_as_of=g.arrived)
-    # The schemas judge the batch in parts (in worker processes when it is large); each
-    # part is written once judged, while the workers go on with the next.
-    done = 0
+    verdicts = services().validator.verdicts([doc for _, doc in formed], body)
+    caught_up.result()
+    decisions = push.judge(formed, verdicts)
+    push.refuse_floods(decisions, len(docs))
     try:
-        parts = services().validator.verdict_parts([doc for _, doc in formed], body)
-        for number, verdicts in enumerate(parts):
-            if number == 0:
-                caught_up.result()
-                push.known = index.lookup_many(list({doc["_id"] for _, doc in formed}))
-            push.save(formed[done : done + len(verdicts)], verdicts)
-            done += len(verdicts)
+        push.keep(decisions)
     finally:
-        # Also when a later part failed (the store went away): the parts already written
-        # and refused are recorded, in the write log and the quarantine, before the answer.
+        # Also when a write failed (the store went away): what was already written and
+        # refused is recorded, in the write log and the quarantine, before the answer.
         push.ledger.commit(services().db)
     # The index learns what was written once the answer is on its way: the replicator
     # goes on meanwhile, and any request that reads the index first waits for this.
@@ -90,129 +119,157 @@ def _after_response(work: Callable[[], object]) -> Callable[[Response], Response
     return register
 
 
-MALFORMED_ROW = {
-    "id": None,
-    "error": "bad_request",
-    "reason": "each document must be an object with a string _id",
-}
+@dataclass(frozen=True)
+class _Decision:
+    index: int  # the document's place in the push
+    pushed: Pushed
+    reasons: list[str]  # empty: accepted
 
 
 @dataclass
 class _Push:
-    """One push request: who sent it, what was decided so far, one row per document."""
+    """One push request: who sent it, what was decided, one row per document."""
 
     user: User
     device: str | None
     new_edits: bool
     ledger: Ledger
     rows: list[dict | None] = field(default_factory=list)
-    known: dict[str, IndexEntry] = field(default_factory=dict)  # index entries by id
 
-    def save(self, part: list[tuple[int, dict]], verdicts: list[Verdict]) -> None:
-        """Judge and write one part of the batch: its accepted documents in one store call."""
+    def judge(self, formed: list[tuple[int, dict]], verdicts: list[Verdict]) -> list[_Decision]:
+        """The policy's decision on every formed document, in order."""
         store = services().store
-        held = self._held(store, part)
-        facts = _PartFacts.gather(store, self.user, self.known, [doc for _, doc in part])
-        accepted: list[tuple[int, Pushed]] = []
-        for (index, doc), judged in zip(part, verdicts, strict=True):
-            if (
-                isinstance(doc.get("_rev"), str)
-                and (doc["_id"], doc["_rev"]) in held
-                and not _rewrites_history(doc)  # a forged path is refused and kept as ever
-            ):
-                # Writing it would change nothing: it is neither judged again (against a
-                # winner that may have moved on since, e.g. reviewed) nor logged twice.
-                self.rows[index] = {"ok": True, "id": doc["_id"], "rev": doc["_rev"]}
-                continue
-            judgement = judge(doc, self.user, facts.about(doc), judged)
+        facts = _PushFacts.gather(store, self.user, [doc for _, doc in formed])
+        decisions = []
+        for (index, doc), judged in zip(formed, verdicts, strict=True):
+            judgement: Judgement = judge(doc, self.user, facts.about(doc), judged)
+            reasons = judgement.reasons
+            if not reasons and not self.new_edits and doc["_id"] in facts.known:
+                if _rewrites_history(doc):
+                    reasons = [HISTORY_REWRITTEN]
             device = self.device or _device_of(doc)
             pushed = Pushed(doc, self.user, device, judged, tuple(judgement.unresolved))
-            reasons = judgement.reasons
-            if (
-                not reasons
-                and doc["_id"] in self.known
-                and not self.new_edits
-                and _rewrites_history(doc)
-            ):
-                reasons = [HISTORY_REWRITTEN]
-            if reasons:
-                self._refuse(pushed, reasons)
-                self.rows[index] = {
-                    "id": doc["_id"],
-                    "error": "forbidden",
-                    "reason": " | ".join(reasons),
-                }
-            else:
-                accepted.append((index, pushed))
-        if not accepted:
-            return
-        # Replicated revisions keep their ids: the index may meet them before the write
-        # returns (another push's catch-up) and take their bodies from here.
-        revisions = {
-            (p.doc["_id"], p.doc["_rev"]): p.doc
-            for _, p in accepted
-            if not self.new_edits and isinstance(p.doc.get("_rev"), str)
-        }
-        with services().scope.writing(revisions):
-            self._write_accepted(store, accepted)
+            decisions.append(_Decision(index, pushed, reasons))
+        return self._replays_accepted(store, decisions, facts.known)
 
-    def _held(self, store: Store, part: list[tuple[int, dict]]) -> set[tuple[str, str]]:
-        """The replicated revisions of `part` the store already holds (a replayed push, or
-        one that `_revs_diff` answered as missing before the index had read it), among
-        documents the caller may read: for any other, the answer must not tell."""
+    def _replays_accepted(
+        self, store: Store, decisions: list[_Decision], known: dict[str, IndexEntry]
+    ) -> list[_Decision]:
+        """A refused replicated revision the store already holds was accepted before (this
+        push is a retry after a lost answer): writing it changes nothing, so it is not
+        refused against a winner that moved on since. Only documents the caller may read
+        are asked about; for any other the answer must not tell."""
         if self.new_edits:
-            return set()
-        sent: dict[tuple[str, str], str] = {}  # (id, _rev as sent) -> the revision
-        for _, doc in part:
-            entry = self.known.get(doc["_id"])
+            return decisions
+        held: dict[int, tuple[str, str]] = {}  # decision's position -> (id, revision)
+        for position, decision in enumerate(decisions):
+            doc = decision.pushed.doc
+            entry = known.get(doc["_id"])
             if (
-                entry is None
+                not decision.reasons
+                or decision.reasons == [HISTORY_REWRITTEN]  # a forged path is kept as ever
+                or entry is None
                 or not may_read(self.user, entry)
-                or not isinstance(doc.get("_rev"), str)
             ):
                 continue
             try:
-                sent[(doc["_id"], doc["_rev"])] = revtree.normalize_rev(doc["_rev"])
+                held[position] = (doc["_id"], revtree.normalize_rev(doc.get("_rev")))
             except StoreError:
-                continue  # a malformed _rev: judged, and refused, like any other
+                continue  # a malformed _rev: refused like any other
+        if not held:
+            return decisions
         asked: dict[str, list[str]] = {}
-        for (doc_id, _), rev in sent.items():
+        for doc_id, rev in held.values():
             asked.setdefault(doc_id, []).append(rev)
-        missing = store.revs_diff(asked) if asked else {}
-        return {
-            key
-            for key, rev in sent.items()
-            if rev not in missing.get(key[0], {}).get("missing", ())
+        missing = store.revs_diff(asked)
+        replays = {
+            position
+            for position, (doc_id, rev) in held.items()
+            if rev not in missing.get(doc_id, {}).get("missing", ())
+            # a path that gives a held revision another parent is a forgery, not a replay
+            and not _rewrites_history(decisions[position].pushed.doc)
         }
+        return [
+            _Decision(d.index, d.pushed, []) if position in replays else d
+            for position, d in enumerate(decisions)
+        ]
 
-    def _write_accepted(self, store: Store, accepted: list[tuple[int, Pushed]]) -> None:
-        written = _write(store, [p.doc for _, p in accepted], self.new_edits)
+    def refuse_floods(self, decisions: list[_Decision], pushed: int) -> None:
+        """Refuse the whole push, writing nothing, when it would refuse more than a push
+        or the device may: TooLarge (413) or TooManyRefusals (429)."""
+        config = current_app.config
+        refused = [d for d in decisions if d.reasons]
+        if not refused:
+            return
+        limit = int(config["MAX_REFUSALS_PER_PUSH"])
+        db = services().db
+        if len(refused) > limit:
+            summarise_flood(db, self.user, self.device, pushed, [d.reasons for d in refused], 413)
+            raise TooLarge(msg("push_too_many_refused", count=len(refused), limit=limit))
+        hourly = int(config["REFUSALS_PER_HOUR"])
+        recent, retry_after = refused_recently(db, self.user, self.device, time.time())
+        if recent + len(refused) > hourly:
+            summarise_flood(db, self.user, self.device, pushed, [d.reasons for d in refused], 429)
+            raise TooManyRefusals(
+                msg("push_refusal_budget", limit=hourly, minutes=-(-retry_after // 60)),
+                retry_after=retry_after,
+            )
+
+    def keep(self, decisions: list[_Decision]) -> None:
+        """Quarantine the refused documents, write the accepted ones."""
+        notices = Notices(services().store, services().db, current_app.config)
+        accepted = []
+        for decision in decisions:
+            if decision.reasons:
+                self._refuse(notices, decision.index, decision.pushed, decision.reasons)
+            else:
+                accepted.append(decision)
+        for start in range(0, len(accepted), WRITE_PART):
+            self._write(notices, accepted[start : start + WRITE_PART])
+
+    def _write(self, notices: Notices, accepted: list[_Decision]) -> None:
+        store, index = services().store, services().scope
+        docs = [d.pushed.doc for d in accepted]
+        # Replicated revisions keep their ids: the index may meet them before the write
+        # returns (another push's catch-up) and take their bodies from here.
+        revisions = {
+            (doc["_id"], doc["_rev"]): doc
+            for doc in docs
+            if not self.new_edits and isinstance(doc.get("_rev"), str)
+        }
+        with index.writing(revisions):
+            written = _write(store, docs, self.new_edits)
         # Only documents that have a live notice need one cleared: one index query, not
         # a store read per document.
-        notices = [notice_id(p.doc["_id"]) for _, p in accepted]
-        noticed = services().scope.live_ids(notices)
+        noticed = index.live_ids([notice_id(doc["_id"]) for doc in docs])
         landed = {}
-        for (index, pushed), row, notice in zip(
-            accepted, _rows_for(accepted, written, self.new_edits), notices, strict=True
-        ):
-            self.rows[index] = row
+        for decision, row in zip(accepted, _rows_for(docs, written, self.new_edits), strict=True):
+            pushed = decision.pushed
             if "error" not in row:
+                self.rows[decision.index] = row
                 landed[(row["id"], row["rev"])] = pushed.doc
                 self.ledger.note(pushed, "accepted", row["rev"])
-                if notice in noticed:
-                    clear_notice(store, pushed)
+                if notice_id(pushed.doc["_id"]) in noticed:
+                    notices.clear(pushed)
             elif row["error"] == "conflict":
-                self.ledger.note(pushed, "failed")  # an edit of an old revision: the caller retries
+                self.rows[decision.index] = row
+                self.ledger.note(pushed, "failed")  # an edit of an old revision: retried
             else:
-                # The store refused what arrival let through (a forged history, an attachment
-                # not matching its digest, too large): kept like any refusal, since a
-                # replicator never sends it again.
-                self._refuse(pushed, [str(row.get("reason") or row["error"])])
-        services().scope.remember(landed)
+                # The store refused what the policy let through (a forged history, an
+                # attachment not matching its digest, too large): kept like any refusal,
+                # since a replicator never sends it again.
+                reason = str(row.get("reason") or row["error"])
+                self._refuse(notices, decision.index, pushed, [reason])
+        index.remember(landed)
 
-    def _refuse(self, pushed: Pushed, reasons: list[str]) -> None:
+    def _refuse(self, notices: Notices, index: int, pushed: Pushed, reasons: list[str]) -> None:
+        self.rows[index] = {
+            "id": pushed.doc["_id"],
+            "error": "forbidden",
+            "reason": " | ".join(reasons),
+        }
         self.ledger.refuse(pushed, reasons)
-        write_notice(services().store, pushed, reasons)
+        notices.write(pushed, reasons)
 
 
 def _write(store: Store, docs: list[dict], new_edits: bool) -> list[dict]:
@@ -230,17 +287,15 @@ def _write(store: Store, docs: list[dict], new_edits: bool) -> list[dict]:
         return [row for doc in docs for row in _write(store, [doc], new_edits)]
 
 
-def _rows_for(
-    accepted: list[tuple[int, Pushed]], written: list[dict], new_edits: bool
-) -> list[dict]:
+def _rows_for(docs: list[dict], written: list[dict], new_edits: bool) -> list[dict]:
     if new_edits:
         return written
     failures = {row.get("id"): row for row in written}
     # Not a .get default: that is built even for a failure, and a refused document may
     # have no _rev at all.
     return [
-        failures.get(p.doc["_id"]) or {"ok": True, "id": p.doc["_id"], "rev": p.doc["_rev"]}
-        for _, p in accepted
+        failures.get(doc["_id"]) or {"ok": True, "id": doc["_id"], "rev": doc["_rev"]}
+        for doc in docs
     ]
 
 
@@ -262,9 +317,9 @@ def _rewrites_history(doc: dict) -> bool:
 
 
 @dataclass(frozen=True)
-class _PartFacts:
-    """What the policy judges one part of a push against, read in a few batch queries:
-    index entries, the live documents' winning revisions, the roster and references."""
+class _PushFacts:
+    """What the policy judges a push against, read in a few batch queries: index entries,
+    the live documents' winning revisions, the roster and the referenced documents."""
 
     known: dict[str, IndexEntry]
     current: dict[str, dict]
@@ -272,17 +327,14 @@ class _PartFacts:
     references: dict[str, IndexEntry]
 
     @classmethod
-    def gather(
-        cls, store: Store, user: User, known: dict[str, IndexEntry], docs: list[dict]
-    ) -> _PartFacts:
+    def gather(cls, store: Store, user: User, docs: list[dict]) -> _PushFacts:
         index = services().scope
+        known = index.lookup_many(list({doc["_id"] for doc in docs}))
         # Only documents the caller may see are read: any other is judged as new.
         live = [
-            doc["_id"]
-            for doc in docs
-            if (entry := known.get(doc["_id"])) is not None
-            and not entry.deleted
-            and in_scope(entry.place, user.scope)
+            doc_id
+            for doc_id, entry in known.items()
+            if not entry.deleted and in_scope(entry.place, user.scope)
         ]
         current = {
             row["id"]: row["doc"]

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from schemas import msg
 from schemas.rejection_notice import notice_id
 from sync import revtree
 from sync.errors import BadRequest, NotFound, StoreError
@@ -22,6 +25,7 @@ from sync.sqlite_database import SqliteDatabase
 from sync.store import Store
 
 from ..accounts.users import User
+from ..logs import log_event
 from ..policy import in_scope
 from .validation import Verdict
 
@@ -91,9 +95,12 @@ class Ledger:
                     for p, reasons in self.refused
                 ],
             )
+            # An accepted revision is logged once: a replayed push wrote nothing new.
             conn.executemany(
-                "INSERT INTO write_log (doc_id, rev, username, device, outcome, at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO write_log (doc_id, rev, username, device, outcome, at)"
+                " SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE ?5 != 'accepted' OR NOT EXISTS"
+                " (SELECT 1 FROM write_log WHERE doc_id = ?1 AND rev = ?2"
+                " AND outcome = 'accepted')",
                 [
                     (str(p.doc.get("_id")), rev, p.user.username, p.device, outcome, now)
                     for p, outcome, rev in self.outcomes
@@ -113,16 +120,155 @@ class Ledger:
             )
 
 
-def write_notice(store: Store, pushed: Pushed, reasons: list[str]) -> None:
-    """Tell the author, in their place, why the revision was refused."""
-    doc, user = pushed.doc, pushed.user
-    place = doc.get("place")
-    # A refused document's place may be anything: only a real code inside the scope is used.
-    if not in_scope(place, user.scope):
-        place = user.scope
+class TooManyRefusals(StoreError):
+    """A device past its refusals for the hour: the push is refused whole (429)."""
+
+    status, error = 429, "too_many_requests"
+
+    def __init__(self, reason: str, *, retry_after: int) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+FLOOD_WINDOW = 3600  # seconds over which a device's refusals are counted
+FLOOD_SAMPLE = 20  # document ids and distinct reasons kept in a flood's summary
+
+
+def refused_recently(
+    db: SqliteDatabase, user: User, device: str | None, now: float
+) -> tuple[int, int]:
+    """(revisions of `user` on `device` quarantined in the last hour, seconds until the
+    oldest of them leaves the window)."""
+    with db.read() as conn:
+        count, oldest = conn.execute(
+            "SELECT COUNT(*), MIN(received_at) FROM quarantine"
+            " WHERE username = ? AND device IS ? AND received_at > ?",
+            (user.username, device, now - FLOOD_WINDOW),
+        ).fetchone()
+    return count, max(1, int((oldest or now) + FLOOD_WINDOW - now))
+
+
+def summarise_flood(
+    db: SqliteDatabase,
+    user: User,
+    device: str | None,
+    documents: int,
+    refusals: list[list[str]],
+    status: int,
+) -> None:
+    """Keep one summary of a push refused whole: who, how many, the commonest reasons."""
+    reasons = Counter(reason for doc_reasons in refusals for reason in doc_reasons)
+    with db.write() as conn:
+        conn.execute(
+            "INSERT INTO refused_pushes (username, device, at, documents, refused, status,"
+            " reasons) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                user.username,
+                device,
+                time.time(),
+                documents,
+                len(refusals),
+                status,
+                json.dumps(reasons.most_common(FLOOD_SAMPLE), ensure_ascii=False),
+            ),
+        )
+    log_event(
+        "push_refused_whole",
+        user=user.username,
+        device=device,
+        documents=documents,
+        refused=len(refusals),
+        status=status,
+    )
+
+
+class Notices:
+    """Rejection notices: a refused revision's author is told, in their place, why; an
+    accepted revision settles its document's notice. A user has at most
+    MAX_NOTICES_PER_USER live notices (a tablet holds what it is told); past that one
+    notice counts the refusals that got none of their own, until the user's notices are
+    all settled. Which notice belongs to whom is kept in the gateway's `notices` table."""
+
+    def __init__(self, store: Store, db: SqliteDatabase, config: Mapping) -> None:
+        self.store, self.db = store, db
+        self.cap = int(config["MAX_NOTICES_PER_USER"])
+
+    def write(self, pushed: Pushed, reasons: list[str]) -> None:
+        doc, user = pushed.doc, pushed.user
+        nid = notice_id(str(doc.get("_id")))
+        with self.db.read() as conn:
+            mine = conn.execute(
+                "SELECT notice_id FROM notices WHERE username = ? AND notice_id = ?",
+                (user.username, nid),
+            ).fetchone()
+            (live,) = conn.execute(
+                "SELECT COUNT(*) FROM notices WHERE username = ?", (user.username,)
+            ).fetchone()
+        if mine is None and live >= self.cap:
+            self._count_beyond(user)
+            return
+        place = doc.get("place")
+        # A refused document's place may be anything: only a real code in scope is used.
+        notice = _notice(
+            nid,
+            place if in_scope(place, user.scope) else user.scope,
+            user,
+            about=str(doc.get("_id")),
+            rev=str(doc.get("_rev", "")),
+            reasons=reasons,
+        )
+        if _replace(self.store, notice, user.scope):
+            with self.db.write() as conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO notices (notice_id, username, at) VALUES (?, ?, ?)",
+                    (nid, user.username, time.time()),
+                )
+
+    def clear(self, pushed: Pushed) -> None:
+        """Settle the document's notice, if it had one in the author's scope (a notice
+        elsewhere answers somebody else's push)."""
+        user = pushed.user
+        nid = notice_id(str(pushed.doc.get("_id")))
+        if _delete_notice(self.store, nid, user.scope):
+            with self.db.write() as conn:
+                conn.execute("DELETE FROM notices WHERE notice_id = ?", (nid,))
+                (live,) = conn.execute(
+                    "SELECT COUNT(*) FROM notices WHERE username = ?", (user.username,)
+                ).fetchone()
+                if live == 0:
+                    conn.execute("DELETE FROM notice_overflow WHERE username = ?", (user.username,))
+            if live == 0:
+                _delete_notice(self.store, overflow_notice_id(user.username), user.scope)
+
+    def _count_beyond(self, user: User) -> None:
+        """One more refusal without a notice of its own: counted on the user's overflow
+        notice (which is not itself one of the capped notices)."""
+        with self.db.write() as conn:
+            (count,) = conn.execute(
+                "INSERT INTO notice_overflow (username, refusals) VALUES (?, 1)"
+                " ON CONFLICT (username) DO UPDATE SET refusals = refusals + 1"
+                " RETURNING refusals",
+                (user.username,),
+            ).fetchone()
+        notice = _notice(
+            overflow_notice_id(user.username),
+            user.scope,
+            user,
+            about=f"user:{user.username}",
+            rev="",
+            reasons=[msg("notices_overflow", count=count, limit=self.cap)],
+        )
+        _replace(self.store, notice, user.scope)
+
+
+def overflow_notice_id(username: str) -> str:
+    return notice_id(f"overflow:user:{username}")
+
+
+def _notice(nid: str, place: str, user: User, *, about: str, rev: str, reasons: list[str]) -> dict:
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    notice = {
-        "_id": notice_id(str(doc.get("_id"))),
+    return {
+        "_id": nid,
         "type": "rejection_notice",
         "schema_version": 1,
         "place": place,
@@ -130,24 +276,26 @@ def write_notice(store: Store, pushed: Pushed, reasons: list[str]) -> None:
         "device": "county-server",
         "created_at": now,
         "updated_at": now,
-        "about": str(doc.get("_id"))[:600],
-        "rev": str(doc.get("_rev", ""))[:100],
-        "reasons": [reason[:2000] for reason in reasons[:50]],
+        "about": about[:600],
+        "rev": rev[:100],
+        # Bounded: a notice replicates to tablets that hold little.
+        "reasons": [reason[:NOTICE_REASON_CHARS] for reason in reasons[:NOTICE_REASONS]],
         "rejected_at": now,
         "pushed_by": user.username,
     }
-    _replace(store, notice, user.scope)
 
 
-def clear_notice(store: Store, pushed: Pushed) -> None:
-    """An accepted revision settles the document's notice, if it had one in the author's
-    scope (a notice elsewhere answers somebody else's push)."""
+NOTICE_REASONS, NOTICE_REASON_CHARS = 10, 500
+
+
+def _delete_notice(store: Store, nid: str, scope: str) -> bool:
+    """Delete the notice `nid` if it is live in `scope`; whether it was."""
     try:
-        current = store.get(notice_id(str(pushed.doc.get("_id"))))
+        current = store.get(nid)
     except NotFound:
-        return
-    if not in_scope(current.get("place"), pushed.user.scope):
-        return
+        return False
+    if not in_scope(current.get("place"), scope):
+        return False
     store.put(
         {
             "_id": current["_id"],
@@ -157,6 +305,7 @@ def clear_notice(store: Store, pushed: Pushed) -> None:
             "type": "rejection_notice",
         }
     )
+    return True
 
 
 def _same_refusal(current: dict, notice: dict) -> bool:
@@ -164,7 +313,8 @@ def _same_refusal(current: dict, notice: dict) -> bool:
     return all(current.get(key) == notice[key] for key in keys)
 
 
-def _replace(store: Store, doc: dict, scope: str) -> None:
+def _replace(store: Store, doc: dict, scope: str) -> bool:
+    """Write the notice `doc` over the current one; False if another scope holds its id."""
     for _ in range(3):  # another refusal may race us: re-read and retry
         try:
             current = store.get(doc["_id"])
@@ -172,13 +322,14 @@ def _replace(store: Store, doc: dict, scope: str) -> None:
             doc.pop("_rev", None)
         else:
             if not in_scope(current.get("place"), scope):
-                return  # another scope's notice about the same id: never moved or overwritten
+                return False  # another scope's notice about the same id: never touched
             if _same_refusal(current, doc):
-                return  # a replayed push: the notice already says this, leave it as it is
+                return True  # a replayed push: the notice already says this
             doc = {**doc, "_rev": current["_rev"]}
         try:
             store.put(doc)
-            return
+            return True
         except StoreError as exc:
             if exc.status != 409:
                 raise
+    return False

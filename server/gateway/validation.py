@@ -138,8 +138,9 @@ class Validator:
         self._lock = threading.Lock()
         self._judging = 0  # batches being judged right now, by any thread
 
-    def verdicts(self, docs: list[Mapping]) -> list[Verdict]:
-        return [v for part in self.verdict_parts(docs) for v in part]
+    def verdicts(self, docs: list[Mapping], body: RequestBody | None = None) -> list[Verdict]:
+        """The verdicts on `docs`, in order (`body`: as for `verdict_parts`)."""
+        return [v for part in self.verdict_parts(docs, body) for v in part]
 
     def verdict_parts(
         self, docs: list[Mapping], body: RequestBody | None = None
