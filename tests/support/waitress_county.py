@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from waitress import create_server
+from waitress import create_server, wasyncore
 
 from server.app import create_app
 from server.gateway.feeds import waitress_options
@@ -49,5 +49,7 @@ def waitress_county(
     finally:
         server.close()
         server.task_dispatcher.shutdown(timeout=10)
+        # The loop runs while anything is in its map: close the open connections too.
+        wasyncore.close_all(server._map)
         thread.join(timeout=10)
         app.extensions["fieldsync"].close()
