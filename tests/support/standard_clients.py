@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from server.demo_county import recorded_by
 from sync.store import Store
 
 from .county import County, county_store, live_county
@@ -25,13 +26,9 @@ with warnings.catch_warnings():  # python-cloudant warns that it is deprecated o
 
 
 def authored(doc: dict, username: str) -> dict:
-    """`doc` recorded by `username` alone (author, participants, volunteers)."""
-    doc = copy.deepcopy(doc)
-    doc["author"] = f"user:{username}"
-    for field in ("participants", "volunteers"):
-        if field in doc:
-            doc[field] = [f"user:{username}"]
-    return doc
+    """`doc` recorded by `username` alone (author, participants, volunteers, follow-up)."""
+    (recorded,) = recorded_by([copy.deepcopy(doc)], username)
+    return recorded
 
 
 @contextmanager
