@@ -9,6 +9,10 @@ county staff only, never admins).
 `GET /staff/unresolved` lists accepted records in the caller's scope that name a
 household, station, team or place the server has not seen yet (offline work arrives
 in any order; most settle when the other tablet syncs).
+
+`GET /staff/refused-pushes` lists pushes refused whole as floods (too many refusals
+in one push, or from one device in an hour), each kept as one summary: who, from
+which device, how many documents and refusals, the commonest reasons.
 """
 
 from __future__ import annotations
@@ -120,3 +124,35 @@ def list_unresolved() -> Response:
             if len(items) >= limit:
                 break
     return reply({"items": items, "next_after": items[-1]["id"] if len(items) >= limit else None})
+
+
+@bp.get("/refused-pushes")
+@roles_required("county_staff")
+def list_refused_pushes() -> Response:
+    """Pushes refused whole, newest first, by pushers working in the caller's scope."""
+    scope = current_user().scope
+    limit = int_arg("limit", 100, low=1, high=1000)
+    with services().db.read() as conn:
+        rows = conn.execute(
+            "SELECT r.id, r.username, r.device, r.at, r.documents, r.refused, r.status,"
+            " r.reasons, u.scope FROM refused_pushes r LEFT JOIN users u USING (username)"
+            " ORDER BY r.id DESC LIMIT ?",
+            (limit * 10,),
+        ).fetchall()
+    items = [
+        {
+            "id": row_id,
+            "pushed_by": username,
+            "device": device,
+            "at": datetime.fromtimestamp(at, UTC).isoformat(),
+            "documents": documents,
+            "refused": refused,
+            "status": status,
+            "reasons": [
+                {**split_message(reason), "count": count} for reason, count in json.loads(reasons)
+            ],
+        }
+        for row_id, username, device, at, documents, refused, status, reasons, pusher in rows
+        if in_scope(pusher, scope)
+    ][:limit]
+    return reply({"items": items})

@@ -99,6 +99,12 @@ def test_a_flood_of_tiny_invalid_documents_is_refused_whole_at_once(county: Coun
     assert "5000" in answer.json()["reason"] and "100" in answer.json()["reason"]
     assert quarantined(county) == [] and notices_of(county) == []
     assert summaries(county) == [("wangfang", 5_000, 5_000, 413)]
+    county.add_user("chen", "county_staff", VILLAGE[:6])
+    (listed,) = (
+        county.session("chen").get(f"{county.url}/staff/refused-pushes", timeout=30).json()["items"]
+    )
+    assert (listed["pushed_by"], listed["refused"], listed["status"]) == ("wangfang", 5_000, 413)
+    assert listed["reasons"][0]["count"] == 5_000 and listed["reasons"][0]["zh"]
     assert took < 60  # not a timing target: a hung server would never answer at all
 
 
