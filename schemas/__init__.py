@@ -15,7 +15,14 @@ from .ids import (
     ulid_time_ms,
 )
 from .messages import located, msg, split_message
-from .places import is_place_code, place_level, place_parent, place_within
+from .places import (
+    PLACE_LEVELS,
+    is_place_code,
+    place_level,
+    place_parent,
+    place_path,
+    place_within,
+)
 from .registry import (
     CURRENT_VERSIONS,
     SERVER_ONLY_TYPES,
@@ -44,7 +51,9 @@ __all__ = [
     "msg",
     "new_doc_id",
     "personal_fields",
+    "PLACE_LEVELS",
     "place_level",
+    "place_path",
     "place_parent",
     "place_within",
     "schema_for",

@@ -53,6 +53,16 @@ def place_parent(code: str) -> str | None:
     return code[:-3] if len(code) > 6 else None
 
 
+def place_path(code: str) -> dict[PlaceLevel, str | None]:
+    """The code at every level from the county down to `code`'s own (None below it):
+    ``place_path("422827100")`` gives the county 422827 and the township 422827100."""
+    code = _checked(code)
+    return {
+        level: code[:length] if len(code) >= length else None
+        for length, level in LEVEL_BY_LENGTH.items()
+    }
+
+
 def place_within(code: str, scope: str) -> bool:
     """True when `code` is `scope` itself or lies inside it (prefix rule)."""
     return _checked(code).startswith(_checked(scope))

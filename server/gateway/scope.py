@@ -23,15 +23,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from schemas import is_place_code, place_level
+from schemas import PLACE_LEVELS, is_place_code, place_level, place_path
 from sync.documents import dump_json
 from sync.sqlite_database import SqliteDatabase, rows_in
 from sync.store import Store
 
 from ..policy import PERSONAL_TYPES
 
-LEVELS = ("county", "township", "village", "grid")
-LEVEL_LENGTHS = {"county": 6, "township": 9, "village": 12, "grid": 15}
 INDEX_BATCH = 500
 FOLLOW_SECONDS = 0.5  # how often the follower reads the store while feeds wait
 
@@ -59,14 +57,6 @@ class Member:
     team: str | None
     station: str | None
     active: bool
-
-
-def place_columns(place: str) -> dict[str, str | None]:
-    """The code at every level the place reaches (None below its own level)."""
-    return {
-        level: place[:length] if len(place) >= length else None
-        for level, length in LEVEL_LENGTHS.items()
-    }
 
 
 class ScopeIndex:
@@ -286,7 +276,7 @@ class ScopeIndex:
                 place = next((c for c in reversed(previous[:4]) if c), "") if previous else ""
             if doc_type is None:
                 doc_type = previous[4] if previous else doc_id.partition(":")[0]
-        columns = place_columns(place) if place else dict.fromkeys(LEVELS)
+        columns = place_path(place) if place else dict.fromkeys(PLACE_LEVELS)
         return (
             doc_id,
             gseq,
