@@ -3,6 +3,7 @@ with `fieldsync --debug`."""
 
 from __future__ import annotations
 
+import errno
 import socket
 import sqlite3
 import subprocess
@@ -110,7 +111,9 @@ def test_usage_errors_are_one_line(args: list[str]) -> None:
         (ValueError("地区不存在。 / No such place."), "地区不存在。 / No such place."),
         (ValueError("bad\nvalue"), "输入有误。 / Invalid input: bad value"),
         (PermissionError(13, "Permission denied", "/srv/x"), "/srv/x: 没有权限访问。"),
-        (OSError(28, "No space left on device"), "磁盘已满。 / The disk is full."),
+        (OSError(errno.ENOSPC, "No space left on device"), "磁盘已满。 / The disk is full."),
+        (OSError(errno.EADDRINUSE, "Address in use"), "The port is taken; choose another --port"),
+        (OSError(errno.EIO, "I/O error"), "系统报错。 / The system said: I/O error."),
         (sqlite3.OperationalError("database is locked"), "The database is busy"),
         (NotFound("missing"), "There is no such database"),
         (PeerUnavailable("gave up"), "Cannot reach the server"),

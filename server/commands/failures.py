@@ -39,6 +39,8 @@ OS_MESSAGES: dict[int, str] = {
     errno.EROFS: "磁盘只读，无法写入。 / The disk is read-only.",
     errno.EISDIR: "这是一个目录，不是文件。 / That is a directory, not a file.",
     errno.ENOTDIR: "路径中有一项不是目录。 / A part of the path is not a directory.",
+    errno.EADDRINUSE: "端口已被占用，请换一个 --port。 / The port is taken; choose another --port.",
+    errno.EADDRNOTAVAIL: "本机没有这个地址，请检查 --host。 / No such address here; check --host.",
 }
 # For an OSError raised with a message only (no errno), e.g. sync.open's "no database at".
 OS_ERRNOS: dict[type[OSError], int] = {
@@ -93,7 +95,9 @@ def error_line(exc: BaseException) -> str:
         )
     if isinstance(exc, OSError):
         code = exc.errno or next((n for cls, n in OS_ERRNOS.items() if isinstance(exc, cls)), 0)
-        text = OS_MESSAGES.get(code) or _one_line(f"文件操作失败。 / {exc.strerror or exc}.")
+        text = OS_MESSAGES.get(code) or _one_line(
+            f"系统报错。 / The system said: {exc.strerror or exc}."
+        )
         return f"{exc.filename}: {text}" if exc.filename else text
     if isinstance(exc, sqlite3.Error):
         return _sqlite_line(exc)
