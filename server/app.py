@@ -39,15 +39,27 @@ DEFAULTS: dict[str, object] = {
 }
 
 
+def load_config(overrides: Mapping | None = None) -> dict[str, object]:
+    """The server's configuration: defaults, then `instance/config.py`, then FIELDSYNC_*
+    environment variables, then `overrides` (a command's options). Read without creating
+    an app, so a command can look before anything is made."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("FIELDSYNC")
+    app.config.from_mapping(overrides or {})
+    return dict(app.config)
+
+
 def create_app(test_config: Mapping | None = None) -> Flask:
+    """The county server. Its configuration is `load_config()`, or, for tests,
+    `test_config` over the defaults alone (nothing read from the machine)."""
     app = Flask(__name__, instance_relative_config=True)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
-    app.config.from_mapping(DEFAULTS)
     if test_config is None:
-        app.config.from_pyfile("config.py", silent=True)
-        app.config.from_prefixed_env("FIELDSYNC")
+        app.config.from_mapping(load_config())
     else:
-        app.config.from_mapping(test_config)
+        app.config.from_mapping({**DEFAULTS, **test_config})
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _persistent_secret(Path(app.config["DATA_DIR"]))
     services.init_app(app)

@@ -465,13 +465,30 @@ def test_add_one_place_team_and_station(fieldsync, data_dir: Path) -> None:
     assert fieldsync("admin", "add", "place", "no-equals-sign").exit_code != 0
 
 
-def test_serve_answers_health_under_waitress(data_dir: Path) -> None:
+def test_serve_refuses_a_directory_holding_no_county(data_dir: Path) -> None:
+    """Found (with the admin commands): `fieldsync serve` silently created and served an
+    empty county wherever FIELDSYNC_DATA_DIR (or its default) pointed."""
+    fieldsync = str(Path(sys.executable).with_name("fieldsync"))
+    env = {**os.environ, "FIELDSYNC_DATA_DIR": str(data_dir)}
+    done = subprocess.run(
+        [fieldsync, "serve", "--port", "0"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert str(data_dir) in line and "fieldsync admin init" in line
+    assert not data_dir.exists()
+
+
+def test_serve_answers_health_under_waitress(data_dir: Path, fieldsync) -> None:  # noqa: ANN001
+    assert fieldsync("admin", "init").exit_code == 0
     env = {**os.environ, "FIELDSYNC_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
     # The installed `fieldsync` command, as an operator runs it.
-    fieldsync = str(Path(sys.executable).with_name("fieldsync"))
-    command = [fieldsync, "serve", "--port", "0", "--threads", "2"]
+    binary = str(Path(sys.executable).with_name("fieldsync"))
+    command = [binary, "serve", "--port", "0", "--threads", "2"]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     try:
+        named = process.stderr.readline()  # which county it serves, for the operator
+        assert named.startswith("县级数据 County: ") and str(data_dir) in named
         first = json.loads(process.stderr.readline())  # the JSON "serving" event
         assert first["event"] == "serving" and first["url"].startswith("http://127.0.0.1:")
         answer = requests.get(first["url"] + "/health", timeout=10)

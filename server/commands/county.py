@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from flask import Flask
 
 from sync.couch_store import CouchStore
 from sync.errors import NotFound
 from sync.store import Store
 
 from ..accounts.users import UserStore
-from ..app import DEFAULTS, create_app
+from ..app import create_app, load_config
 from .failures import at, safe_location
 
 GATEWAY_FILE, STORE_FILE = "gateway.sqlite", "county.sqlite"
@@ -52,14 +51,7 @@ class County:
 
 def server_config(data_dir: Path | None) -> dict[str, Any]:
     """The configuration `create_app()` would read, with `data_dir` over it if given."""
-    # The same import name as create_app's Flask, hence the same instance/ folder.
-    probe = Flask("server.app", instance_relative_config=True)
-    probe.config.from_mapping(DEFAULTS)
-    probe.config.from_pyfile("config.py", silent=True)
-    probe.config.from_prefixed_env("FIELDSYNC")
-    if data_dir is not None:
-        probe.config["DATA_DIR"] = str(data_dir)
-    return dict(probe.config)
+    return load_config({"DATA_DIR": str(data_dir)} if data_dir is not None else None)
 
 
 def describe(config: dict[str, Any]) -> str:
@@ -83,9 +75,9 @@ def has_county(config: dict[str, Any]) -> bool:
     return True
 
 
-@contextmanager
-def open_county(data_dir: Path | None) -> Iterator[County]:
-    """The county's accounts and store; refused (one line) where there is no county."""
+def existing_county(data_dir: Path | None) -> dict[str, Any]:
+    """The configuration of the county `data_dir` (or the server's settings) names,
+    refused in one line where there is none; named on stderr where there is."""
     config = server_config(data_dir)
     if not has_county(config):
         where = describe(config)
@@ -96,7 +88,13 @@ def open_county(data_dir: Path | None) -> Iterator[County]:
             "fieldsync admin init."
         )
     click.echo(f"县级数据 County: {describe(config)}", err=True)
-    with _opened(config) as county:
+    return config
+
+
+@contextmanager
+def open_county(data_dir: Path | None) -> Iterator[County]:
+    """The county's accounts and store; refused (one line) where there is no county."""
+    with _opened(existing_county(data_dir)) as county:
         yield county
 
 

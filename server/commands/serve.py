@@ -8,6 +8,7 @@ machine) and serves each request on one of `--threads` worker threads.
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 from types import FrameType
 
 import click
@@ -16,6 +17,7 @@ from waitress import create_server
 
 from ..app import create_app
 from ..logs import log_event
+from .county import data_dir_option, existing_county
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -44,10 +46,12 @@ port_option = click.option(
     show_default=True,
     help="Worker threads: requests served at once (a longpoll holds one).",
 )
-def serve(host: str, port: int, threads: int) -> None:
-    """Run the county server (configuration: FIELDSYNC_* variables, instance/config.py).
+@data_dir_option
+def serve(host: str, port: int, threads: int, data_dir: Path | None) -> None:
+    """Run the county server (configuration: FIELDSYNC_* variables, instance/config.py,
+    --data-dir); a directory holding no county is refused (fieldsync admin init makes one).
     运行县级服务器。"""
-    run_server(create_app(), host, port, threads)
+    run_server(create_app(existing_county(data_dir)), host, port, threads)
 
 
 def run_server(app: Flask, host: str, port: int, threads: int) -> None:
