@@ -276,6 +276,8 @@ def health_probe(county: County, stop: threading.Event, worst: list[float]) -> N
 
 def run_backend(workdir: Path, couch_url: str | None, opts: argparse.Namespace) -> list[str]:
     backend = "CouchDB protocol (pouchdb-server)" if couch_url else "embedded SqliteStore"
+    workdir = workdir / ("couchdb" if couch_url else "embedded")
+    workdir.mkdir()
     county = County(workdir, couch_url, opts)
     try:
         all_villages = villages()

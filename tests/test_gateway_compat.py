@@ -210,6 +210,40 @@ def test_eventsource_writes_server_sent_events(world: World) -> None:
     assert data.startswith("data: ") and ident == f"id: {json.loads(data[6:])['seq']}"
 
 
+def test_an_eventsource_resumes_from_last_event_id(world: World) -> None:
+    with world.session() as session:
+        first = session.get(world.url("/_changes"), params={"limit": 2}, timeout=30).json()
+        resumed = session.get(
+            world.url("/_changes"),
+            params={"feed": "eventsource", "limit": 1},
+            headers={"Last-Event-ID": str(first["results"][0]["seq"])},
+            timeout=30,
+        )
+        _json_error(
+            session.get(
+                world.url("/_changes"),
+                params={"feed": "eventsource"},
+                headers={"Last-Event-ID": "x"},
+                timeout=30,
+            ),
+            400,
+        )
+    assert resumed.text.startswith("data: ")
+    assert json.loads(resumed.text.split("\n")[0][6:])["id"] == first["results"][1]["id"]
+
+
+def test_bulk_get_latest_gives_the_leaf_an_old_revision_became(world: World) -> None:
+    store = county_store(world.county)
+    patrol = authored(DemoCounty(seed=13).patrol(_village(DemoCounty(seed=13))), VOLUNTEER)
+    (first,) = store.bulk_docs([patrol])
+    (second,) = store.bulk_docs([{**patrol, "_rev": first["rev"], "zone": "白岩村责任区3"}])
+    asked = {"docs": [{"id": patrol["_id"], "rev": first["rev"]}]}
+    with world.session() as session:
+        latest = session.post(world.url("/_bulk_get"), params={"latest": "true"}, json=asked)
+    (result,) = latest.json()["results"]
+    assert result["docs"][0]["ok"]["_rev"] == second["rev"]
+
+
 def test_descending_changes_list_the_newest_first(world: World) -> None:
     with world.session() as session:
         ascending = session.get(world.url("/_changes"), timeout=60).json()["results"]
@@ -217,6 +251,20 @@ def test_descending_changes_list_the_newest_first(world: World) -> None:
             world.url("/_changes"), params={"descending": "true", "limit": 5}, timeout=30
         ).json()
     assert [r["seq"] for r in newest["results"]] == [r["seq"] for r in ascending[::-1][:5]]
+
+
+def test_a_selector_filter_gives_matching_rows_and_passes_the_rest(world: World) -> None:
+    with world.session() as session:
+        answer = session.post(
+            world.url("/_changes"),
+            params={"filter": "_selector", "include_docs": "true"},
+            json={"selector": {"type": "household"}},
+            timeout=60,
+        )
+        everything = session.get(world.url("/_changes"), timeout=60).json()
+    body = answer.json()
+    assert [row["doc"]["type"] for row in body["results"]] == ["household"]
+    assert body["last_seq"] == everything["last_seq"]  # past every row it read
 
 
 @pytest.mark.parametrize(

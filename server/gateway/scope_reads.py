@@ -16,6 +16,8 @@ from schemas import place_level
 
 from .scope import _COLUMNS, IndexEntry, ScopeIndex, _entry
 
+LEVEL_COLUMNS = ("county", "township", "village", "grid")  # the index's place columns
+
 
 @dataclass(frozen=True)
 class IdRange:
@@ -118,3 +120,20 @@ def listing(
             query + f" ORDER BY doc_id {order} LIMIT ? OFFSET ?", (*params, limit, skip)
         ).fetchall()
     return [_entry(row) for row in rows]
+
+
+def places_changed(index: ScopeIndex, after: int, through: int) -> set[tuple[str, str, bool]]:
+    """(level, place code, personal) of every level of every place that changes after
+    gateway sequence `after` and up to `through` are in: the scopes they concern."""
+    with index.db.read() as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT county, township, village, grid, personal FROM scope_index "
+            "WHERE gseq > ? AND gseq <= ?",
+            (after, through),
+        ).fetchall()
+    return {
+        (level, code, bool(personal))
+        for *codes, personal in rows
+        for level, code in zip(LEVEL_COLUMNS, codes, strict=True)
+        if code
+    }
