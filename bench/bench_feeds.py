@@ -9,9 +9,10 @@ feed slot), on 127.0.0.1 in a thread of this process, over each backend: the emb
 SqliteStore and CouchDB protocol (an in-memory pouchdb-server from tests/peers).
 
 --tablets tablets (threads of this process, our replicator with a SqliteStore each,
-each its own volunteer in its own village) push a day's records (--tablet-docs) and
-pull what the county holds for them (--tablet-pull), all at once: first with nothing
-else going on, then while --watchers other tablets hold live feeds open (a child
+each its own volunteer in its own village, scoped to a grid that round alone uses, so
+both rounds pull alike) push a day's records (--tablet-docs) and pull what the county
+holds for them (--tablet-pull), all at once: first with nothing else going on, then
+while --watchers other tablets hold live feeds open (a child
 process: one thread each, its own volunteer spread over the villages, looping on
 ``_changes?feed=longpoll&heartbeat=10000&since=...`` as PouchDB's live sync does; the
 server ends each wait after --hold seconds and the watcher asks again). Printed: the
@@ -96,10 +97,15 @@ class County:
         return self.app.extensions[EXTENSION].waiting
 
     def add_users(self, users: list[tuple[str, str]]) -> None:
-        """Accounts and roster entries: (username, village code)."""
+        """Accounts and roster entries: (username, scope: a village or one of its grids)."""
         docs = [
             user_document(
-                name, "volunteer", code, name, team=f"team:{code}", station=f"station:{code}"
+                name,
+                "volunteer",
+                code,
+                name,
+                team=f"team:{code[:12]}",
+                station=f"station:{code[:12]}",
             )
             for name, code in users
         ]
@@ -130,14 +136,25 @@ class _Quiet:
 # -- the tablets that sync --------------------------------------------------------------------
 
 
-def village_docs(seed: int, village: Village, count: int, author: str | None) -> list[dict]:
+def village_docs(
+    seed: int, village: Village, grid: str, count: int, author: str | None
+) -> list[dict]:
+    """`count` valid records of `village`, all in `grid`, recorded by `author` if given."""
     demo = DemoCounty(seed)
     docs: list[dict] = []
     while len(docs) < count:
         household = demo.household(village)
         docs += [household, demo.home_visit(village, household["_id"]), demo.patrol(village)]
-    docs = docs[:count]
+    docs = [{**doc, "place": grid} for doc in docs[:count]]
     return recorded_by(docs, author) if author else docs
+
+
+def pusher(round_no: int, i: int) -> tuple[str, str]:
+    """The syncing tablet `i` of a round: its username and its scope, a grid of its own
+    village that no other round uses (so every round pulls alike: its own records and
+    the --tablet-pull the county holds for it, never an earlier round's)."""
+    village = villages()[i]
+    return f"r{round_no}tablet{i:02d}", village.grids()[round_no]
 
 
 @dataclass
@@ -158,9 +175,9 @@ def sync_round(
     plans = []
     for i in range(opts.tablets):
         village = villages()[i]
-        username = f"tablet{i:02d}"
-        own = village_docs(seed * 1000 + i, village, opts.tablet_docs, username)
-        theirs = village_docs(seed * 1000 + 500 + i, village, opts.tablet_pull, None)
+        username, grid = pusher(seed, i)
+        own = village_docs(seed * 1000 + i, village, grid, opts.tablet_docs, username)
+        theirs = village_docs(seed * 1000 + 500 + i, village, grid, opts.tablet_pull, None)
         for start in range(0, len(theirs), 500):
             county.store.bulk_docs(theirs[start : start + 500])  # type: ignore[attr-defined]
         tablet = SqliteStore(workdir / f"{label}-{i}.sqlite")
@@ -281,15 +298,16 @@ def run_backend(workdir: Path, couch_url: str | None, opts: argparse.Namespace) 
     county = County(workdir, couch_url, opts)
     try:
         all_villages = villages()
-        pushers = [(f"tablet{i:02d}", all_villages[i].code) for i in range(opts.tablets)]
-        watchers = [
-            (f"watch{n:03d}", all_villages[n % len(all_villages)].code)
-            for n in range(opts.watchers)
-        ]
+        pushers = [pusher(0, i) for i in range(2)]
+        pushers += [pusher(r, i) for r in (1, 2) for i in range(opts.tablets)]
+        # Watchers in every village by default; --watch-elsewhere: only in villages nobody
+        # syncs in (their feeds are never woken by the syncing tablets' pushes).
+        watched = all_villages[opts.tablets :] if opts.watch_elsewhere else all_villages
+        watchers = [(f"watch{n:03d}", watched[n % len(watched)].code) for n in range(opts.watchers)]
         _log(f"{backend}: creating {len(pushers) + len(watchers)} users")
         county.add_users(pushers + watchers)
         _log(f"{backend}: warm-up")
-        sync_round(county, workdir, argparse.Namespace(**{**vars(opts), "tablets": 2}), 9, "warm")
+        sync_round(county, workdir, argparse.Namespace(**{**vars(opts), "tablets": 2}), 0, "warm")
         _log(f"{backend}: {opts.tablets} tablets sync, no feeds waiting")
         quiet = sync_round(county, workdir, opts, 1, "quiet")
         _log(f"{backend}: {opts.watchers} tablets hold live feeds; {opts.tablets} tablets sync")
@@ -332,6 +350,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feed-slots", type=int, default=400, help="FEED_SLOTS")
     parser.add_argument("--hold", type=float, default=20, help="LONGPOLL_SECONDS (a feed's wait)")
     parser.add_argument("--backends", default="embedded", help="embedded, couchdb or both")
+    parser.add_argument(
+        "--watch-elsewhere",
+        action="store_true",
+        help="watchers only in villages where no tablet syncs (feeds never woken)",
+    )
     opts = parser.parse_args(argv)
     if opts.tablets > len(villages()):
         raise SystemExit(f"--tablets: at most {len(villages())} (one village each)")
