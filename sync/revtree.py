@@ -2,13 +2,21 @@
 
 A document's history is a tree of revisions ``N-hash``: ``N`` is the depth,
 ``hash`` names the content. We keep the tree flat, ``{rev: RevNode(parent,
-deleted)}``, which makes merging a plain union (so the result never depends on
-the order paths arrive in) while giving the same leaves, winner and conflicts
-as CouchDB's ``couch_key_tree`` and PouchDB's ``pouchdb-merge``.
+deleted)}``, which makes merging a plain union (so, until something is stemmed,
+the result never depends on the order paths arrive in) while giving the same
+leaves, winner and conflicts as CouchDB's ``couch_key_tree`` and PouchDB's
+``pouchdb-merge``.
 
-A stemmed node keeps the id of its dropped parent, so a path that reaches it
-again (an old replica re-sending a longer history) re-attaches to it instead of
-standing beside it as a phantom conflict.
+Stemming (`stem`) behaves as CouchDB's: a revision stemmed off and sent again on
+its own (a path that does not reach a kept revision) stands apart, a root of its
+own, so it can be a leaf: a conflict, or even the winner when the other leaf is a
+tombstone. The oldest kept node still remembers its dropped parent's id (``parent``
+names a revision the tree does not hold), for two things only: a path giving it
+another parent is refused (history is never rewritten), and a path holding both it
+and that parent joins them again. When the parent comes back without it, it forgets
+it. Re-attaching instead would make a tablet and CouchDB disagree on the winner,
+and two stores with different `revs_limit` re-send the same revision to each other
+forever (docs/replication.md, "Stemming").
 """
 
 from __future__ import annotations
@@ -107,12 +115,14 @@ def merge_path(tree: Mapping[str, RevNode], path: list[str], deleted: bool) -> R
         if rev_pos(child) != rev_pos(parent) + 1:
             raise BadRequest(f"revision path is not consecutive at {child}")
     merged = dict(tree)
+    returned = []  # revisions new to the tree
     for index, rev in enumerate(path):
         parent = path[index + 1] if index + 1 < len(path) else None
         is_deleted = deleted and index == 0
         known = merged.get(rev)
         if known is None:
             merged[rev] = RevNode(parent, is_deleted)
+            returned.append(rev)
             continue
         if parent is not None and known.parent is not None and known.parent != parent:
             raise BadRequest(
@@ -121,7 +131,21 @@ def merge_path(tree: Mapping[str, RevNode], path: list[str], deleted: bool) -> R
             )
         # Union of what both paths know: commutative, so order never matters.
         merged[rev] = RevNode(known.parent or parent, known.deleted or is_deleted)
+    if returned and tree:
+        _forget_parents_back_alone(tree, merged, path, set(returned))
     return merged
+
+
+def _forget_parents_back_alone(
+    tree: Mapping[str, RevNode], merged: RevTree, path: list[str], returned: set[str]
+) -> None:
+    """A stemmed-off revision that `path` brings back, without the kept child that
+    remembers it, stands apart (couch_key_tree makes it a root of its own): the child
+    forgets it, so the link never comes back by itself."""
+    joined = set(zip(path, path[1:], strict=False))  # (child, parent) pairs the path states
+    for rev, node in tree.items():
+        if node.parent in returned and (rev, node.parent) not in joined:
+            merged[rev] = merged[rev]._replace(parent=None)
 
 
 def leaves(tree: Mapping[str, RevNode]) -> list[str]:
@@ -179,9 +203,11 @@ def held_since_pos(history: Iterable[str], atts_since: Iterable[str]) -> int:
 
 
 def stem(tree: Mapping[str, RevNode], limit: int = DEFAULT_REVS_LIMIT) -> RevTree:
-    """Keep only the ``limit`` newest revisions on every branch.
+    """Keep only the ``limit`` newest revisions on every branch (CouchDB's revs_limit).
 
-    Leaves are never dropped, so stemming never changes the winner or conflicts.
+    Leaves are never dropped, so stemming never changes the winner or conflicts. The
+    oldest kept node of a branch keeps its dropped parent's id (see the module's
+    docstring for what it is used for).
     """
     if len(tree) <= limit:  # no branch can be longer than the whole tree
         return dict(tree)

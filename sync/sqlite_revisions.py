@@ -14,7 +14,7 @@ import sqlite3
 
 from . import revtree
 from .documents import AttachmentStub, CheckedDocument, NewAttachment, dump_json, load_json
-from .errors import Conflict, PreconditionFailed
+from .errors import Conflict, PreconditionFailed, StoreError
 from .sqlite_database import rows_in
 
 
@@ -38,8 +38,11 @@ def build_doc(
     revs: bool = False,
     attachments: bool = False,
     atts_since: list[str] | None = None,
+    revs_limit: int | None = None,
 ) -> dict | None:
-    """The stored revision as a CouchDB document, or None if it has no body."""
+    """The stored revision as a CouchDB document, or None if it has no body. `_revisions`
+    holds at most `revs_limit` ids (CouchDB's make_doc cuts it so too: a branch may hold
+    more, through an ancestor kept for a sibling branch)."""
     row = conn.execute(
         "SELECT body, atts FROM revs WHERE doc_id = ? AND rev = ?", (doc_id, rev)
     ).fetchone()
@@ -53,7 +56,7 @@ def build_doc(
             conn, json.loads(row[1]), attachments, since_pos(tree, rev, atts_since)
         )
     if revs:
-        doc["_revisions"] = revtree.revisions_of(revtree.ancestry(tree, rev))
+        doc["_revisions"] = revtree.revisions_of(revtree.ancestry(tree, rev, revs_limit))
     return doc
 
 
@@ -136,29 +139,46 @@ def save_new_edit(
 
 
 def save_replicated(
-    conn: sqlite3.Connection, doc: CheckedDocument, revs_limit: int, seq: Sequence
-) -> str:
-    doc_id, special = doc.doc_id, doc.special
-    rev, path = special["_rev"], doc.path or [special["_rev"]]
-    tree = load_tree(conn, doc_id) or {}
-    known = rev in tree
-    # A known revision is merged too (as CouchDB does): its path may teach ancestry the
-    # tree lacks, which joins a branch instead of leaving a phantom conflict. Its body
-    # and tombstone flag stay as first stored.
-    deleted = tree[rev].deleted if known else special.get("_deleted", False)
-    merged = revtree.stem(revtree.merge_path(tree, path, deleted), revs_limit)
-    if merged == tree:
-        return rev  # nothing new: replication is idempotent
-    if known:
-        store_revision(conn, doc_id, tree, merged, rev, None, {}, seq, {})
-        return rev
-    metas = resolve_attachments(
-        conn, doc_id, None, doc.attachments, new_edits=False, pos=revtree.rev_pos(rev)
-    )
-    store_revision(
-        conn, doc_id, tree, merged, rev, doc.body_json, metas, seq, _new_data(doc.attachments)
-    )
-    return rev
+    conn: sqlite3.Connection, docs: list[CheckedDocument], revs_limit: int, seq: Sequence
+) -> list[str | StoreError]:
+    """Save what one batch replicates of one document: `docs`, all of one id, in order.
+
+    Every path is merged, then the tree is stemmed once, as CouchDB's couch_db_updater
+    does: stemming between two paths of a batch would leave a revision the batch also
+    sends standing apart, as a conflict CouchDB never shows. One result per document, its
+    rev or the error refusing it (the others still land); an already known revision is
+    a no-op, and a batch that changes nothing writes nothing.
+    """
+    doc_id = docs[0].doc_id
+    stored = load_tree(conn, doc_id) or {}
+    tree = stored
+    results: list[str | StoreError] = []
+    for doc in docs:
+        rev, path = doc.special["_rev"], doc.path or [doc.special["_rev"]]
+        known = rev in tree
+        # A known revision is merged too (as CouchDB does): its path may teach ancestry the
+        # tree lacks, which joins a branch instead of leaving a phantom conflict. Its body
+        # and tombstone flag stay as first stored.
+        deleted = tree[rev].deleted if known else doc.special.get("_deleted", False)
+        try:
+            merged = revtree.merge_path(tree, path, deleted)
+            if not known:
+                metas = resolve_attachments(
+                    conn, doc_id, None, doc.attachments, new_edits=False, pos=revtree.rev_pos(rev)
+                )
+                write_body(conn, doc_id, rev, doc.body_json, metas, _new_data(doc.attachments))
+        except StoreError as exc:
+            exc.doc_id = doc_id
+            results.append(exc)
+            continue
+        drop_former_leaves(conn, doc_id, tree, merged)
+        tree = merged
+        results.append(rev)
+    stemmed = revtree.stem(tree, revs_limit)
+    if stemmed != stored:
+        drop_former_leaves(conn, doc_id, tree, stemmed)  # none: stemming keeps every leaf
+        write_tree(conn, doc_id, stemmed, seq)
+    return results
 
 
 def _new_data(atts: dict) -> dict[str, bytes]:
@@ -235,34 +255,57 @@ def store_revision(
     tree: revtree.RevTree,
     merged: revtree.RevTree,
     rev: str,
-    body_json: str | None,
+    body_json: str,
     metas: dict,
     seq: Sequence,
     new_data: dict[str, bytes],
 ) -> None:
-    """Write the merged tree of a document, the body of `rev` (with its new attachment
-    data, by digest) if it is a new leaf, and give the document the next sequence."""
-    old_leaves = set(revtree.leaves(tree)) if tree else set()
-    new_leaves = set(revtree.leaves(merged))
-    if body_json is not None and rev in new_leaves:
-        if new_data:  # (most documents have no attachments: no statement for them)
-            conn.executemany("INSERT OR IGNORE INTO attachments VALUES (?, ?)", new_data.items())
-        conn.execute(
-            "INSERT OR REPLACE INTO revs VALUES (?, ?, ?, ?)",
-            (doc_id, rev, body_json, dump_json(metas) if metas else None),
+    """Write the merged tree of a document after an edit, the body of `rev` (with its
+    new attachment data, by digest), and give the document the next sequence."""
+    write_body(conn, doc_id, rev, body_json, metas, new_data)
+    drop_former_leaves(conn, doc_id, tree, merged)
+    write_tree(conn, doc_id, merged, seq)
+
+
+def write_body(
+    conn: sqlite3.Connection,
+    doc_id: str,
+    rev: str,
+    body_json: str,
+    metas: dict,
+    new_data: dict[str, bytes],
+) -> None:
+    """Keep the body of a new leaf `rev`, with its attachments' metadata and new data."""
+    if new_data:  # (most documents have no attachments: no statement for them)
+        conn.executemany("INSERT OR IGNORE INTO attachments VALUES (?, ?)", new_data.items())
+    conn.execute(
+        "INSERT OR REPLACE INTO revs VALUES (?, ?, ?, ?)",
+        (doc_id, rev, body_json, dump_json(metas) if metas else None),
+    )
+    if metas:
+        conn.executemany(
+            "INSERT OR IGNORE INTO att_refs VALUES (?, ?, ?)",
+            [(doc_id, rev, m["digest"]) for m in metas.values()],
         )
-        if metas:
-            conn.executemany(
-                "INSERT OR IGNORE INTO att_refs VALUES (?, ?, ?)",
-                [(doc_id, rev, m["digest"]) for m in metas.values()],
-            )
-    for gone in old_leaves - new_leaves:
+
+
+def drop_former_leaves(
+    conn: sqlite3.Connection, doc_id: str, tree: revtree.RevTree, merged: revtree.RevTree
+) -> None:
+    """Forget the bodies of the revisions of `tree` that are no longer leaves in `merged`
+    (written after the new bodies, so shared attachment data is never dropped)."""
+    if not tree:
+        return
+    for gone in set(revtree.leaves(tree)) - set(revtree.leaves(merged)):
         drop_body(conn, doc_id, gone)
-    doc_seq = seq.next()
-    winner = revtree.winning_rev(merged)
+
+
+def write_tree(conn: sqlite3.Connection, doc_id: str, tree: revtree.RevTree, seq: Sequence) -> None:
+    """Store the document's tree and winner at the next sequence."""
+    winner = revtree.winning_rev(tree)
     conn.execute(
         "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?)",
-        (doc_id, doc_seq, winner, int(merged[winner].deleted), revtree.tree_to_json(merged)),
+        (doc_id, seq.next(), winner, int(tree[winner].deleted), revtree.tree_to_json(tree)),
     )
 
 

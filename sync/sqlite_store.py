@@ -109,6 +109,7 @@ class SqliteStore(Store):
                 revs=revs,
                 attachments=attachments,
                 atts_since=atts_since,
+                revs_limit=self.revs_limit,
             )
         if doc is None:
             raise NotFound("missing", doc_id=doc_id)  # an ancestor whose body was compacted
@@ -135,8 +136,8 @@ class SqliteStore(Store):
         with self._read() as conn:
             return self._open_revs(conn, doc_id, revs, revs_history, attachments, atts_since)
 
-    @staticmethod
     def _open_revs(
+        self,
         conn: sqlite3.Connection,
         doc_id: str,
         revs: list[str] | str,
@@ -165,6 +166,7 @@ class SqliteStore(Store):
                     revs=revs_history,
                     attachments=attachments,
                     atts_since=atts_since,
+                    revs_limit=self.revs_limit,
                 )
             results.append({"ok": doc} if doc is not None else {"missing": rev})
         return results
@@ -427,20 +429,31 @@ class SqliteStore(Store):
     def _save(
         self, prepared: list[CheckedDocument | StoreError], new_edits: bool
     ) -> list[str | StoreError]:
-        """Write the checked documents in one transaction."""
-        results: list[str | StoreError] = []
+        """Write the checked documents in one transaction; one result per document."""
+        results: list[str | StoreError] = list(prepared)  # type: ignore[arg-type]
         with self._write() as conn:
             seq = revisions.Sequence(conn)
-            for item in prepared:
-                if isinstance(item, StoreError):
-                    results.append(item)
-                    continue
-                try:
-                    save = revisions.save_new_edit if new_edits else revisions.save_replicated
-                    results.append(save(conn, item, self.revs_limit, seq))
-                except StoreError as exc:
-                    exc.doc_id = item.doc_id
-                    results.append(exc)
+            if new_edits:
+                for index, item in enumerate(prepared):
+                    if isinstance(item, StoreError):
+                        continue
+                    try:
+                        results[index] = revisions.save_new_edit(conn, item, self.revs_limit, seq)
+                    except StoreError as exc:
+                        exc.doc_id = item.doc_id
+                        results[index] = exc
+            else:
+                # Replicated paths of one document are merged together, then stemmed once.
+                by_id: dict[str, list[int]] = {}
+                for index, item in enumerate(prepared):
+                    if not isinstance(item, StoreError):
+                        by_id.setdefault(item.doc_id, []).append(index)
+                for indexes in by_id.values():
+                    saved = revisions.save_replicated(
+                        conn, [prepared[i] for i in indexes], self.revs_limit, seq
+                    )
+                    for index, result in zip(indexes, saved, strict=True):
+                        results[index] = result
             seq.save()
         return results
 

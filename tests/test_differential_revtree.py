@@ -26,8 +26,12 @@ import pytest
 import requests
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
+from support.couchdb import new_database
 
+from sync.couch_store import CouchStore
 from sync.errors import NotFound
+from sync.replicator import replicate
+from sync.revtree import DEFAULT_REVS_LIMIT
 from sync.sqlite_store import SqliteStore
 
 MAX_DEPTH = 8
@@ -399,7 +403,7 @@ def session() -> Iterator[requests.Session]:
         yield session
 
 
-StoreFactory = Callable[[str], SqliteStore]
+StoreFactory = Callable[..., SqliteStore]
 
 
 @pytest.fixture
@@ -407,8 +411,8 @@ def fresh_store() -> Iterator[StoreFactory]:
     """A factory of fresh stores, each in its own temporary directory."""
     with tempfile.TemporaryDirectory(prefix="differential-") as root:
 
-        def make(name: str) -> SqliteStore:
-            return SqliteStore(Path(root) / f"{name}.sqlite")
+        def make(name: str, revs_limit: int = DEFAULT_REVS_LIMIT) -> SqliteStore:
+            return SqliteStore(Path(root) / f"{name}.sqlite", revs_limit=revs_limit)
 
         yield make
 
@@ -688,3 +692,131 @@ def test_couchdb_keys_revisions_by_depth_and_id(
         ours, theirs = replicate_both(store, session, couchdb_peer, "doc", SAME_ID_AT_TWO_DEPTHS)
     assert_same(ours, theirs, SAME_ID_AT_TWO_DEPTHS, couchdb_peer.name)
     assert theirs.deleted is True
+
+
+# ---------------------------------------------------------------------------
+# Stemming: revs_limit below a branch's depth, against CouchDB (PUT /db/_revs_limit).
+# CouchDB keeps a stemmed-off revision that is sent again on its own as a root of its
+# own, so it can be a leaf; SqliteStore once re-attached it through the parent id its
+# stemmed child kept, and showed another winner (docs/replication.md, "Stemming").
+
+
+def set_revs_limit(session: requests.Session, db_url: str, limit: int) -> None:
+    answer = session.put(f"{db_url}/_revs_limit", data=str(limit), timeout=30)
+    assert answer.status_code == 200, answer.text
+
+
+STEMMING_CASES: dict[str, Batches] = {
+    # 1-a..4-a stemmed to 3-a, 4-a; then an old replica sends its leaf 2-a again.
+    "stemmed_revision_sent_again_is_a_conflict": [[chain("aaaa")], [chain("aa")]],
+    # ... and wins when the other leaf is a tombstone: the document is alive.
+    "stemmed_revision_sent_again_beats_a_tombstone": [
+        [chain("aaaa", deleted=True)],
+        [chain("aa")],
+    ],
+    # A sibling branch through the stemmed 2-a: 4-a's branch keeps revs_limit revisions.
+    "sibling_through_a_stemmed_revision": [[chain("aaaa")], [chain("aab")]],
+    # In one batch CouchDB merges every path first and stems once: no conflict.
+    "one_batch_full_path_then_old_leaf": [[chain("aaaa"), chain("aa")]],
+    "one_batch_old_leaf_then_full_path": [[chain("aa"), chain("aaaa")]],
+    # The full path again joins the branch: the stemmed revision is no leaf any more.
+    "full_path_after_the_old_leaf": [[chain("aaaa")], [chain("aa")], [chain("aaaa")]],
+}
+
+
+@pytest.mark.parametrize("batches", STEMMING_CASES.values(), ids=STEMMING_CASES.keys())
+def test_stemming_matches_couchdb(
+    batches: Batches, couchdb_peer: PeerDb, session: requests.Session, fresh_store: StoreFactory
+) -> None:
+    set_revs_limit(session, couchdb_peer.url, 2)
+    with fresh_store("doc", revs_limit=2) as store:
+        ours, theirs = replicate_both(store, session, couchdb_peer, "doc", batches)
+    assert_same(ours, theirs, batches, couchdb_peer.name)
+
+
+def test_a_stemmed_revision_sent_again_wins_over_a_tombstone_as_on_couchdb(
+    couchdb_peer: PeerDb, session: requests.Session, fresh_store: StoreFactory
+) -> None:
+    """The case that mattered: the same two paths left the document deleted here and
+    alive (2-a winning) on CouchDB. Now both show 2-a."""
+    batches = STEMMING_CASES["stemmed_revision_sent_again_beats_a_tombstone"]
+    set_revs_limit(session, couchdb_peer.url, 2)
+    with fresh_store("doc", revs_limit=2) as store:
+        ours, theirs = replicate_both(store, session, couchdb_peer, "doc", batches)
+    assert (ours.winner, ours.deleted) == (theirs.winner, theirs.deleted) == (rev(2, "a"), False)
+    assert ours.deleted_conflicts == theirs.deleted_conflicts == {rev(4, "a")}
+
+
+# CouchDB's couch_key_tree merges a path into the first root it fits and leaves a copy
+# in another root beside it; the stemming that follows repairs that duplicate by merging
+# every leaf's path again, cut to revs_limit. Where the cut paths no longer overlap, a
+# revision that has a child shows as a leaf (a phantom conflict, or a phantom winner as
+# here: CouchDB's document comes back alive at 4-a although 6-a deleted it), and a link
+# can be lost. SqliteStore keeps the union. Replicating from CouchDB then brings the
+# phantom leaf over (it returns alone), so the two agree again (docs/replication.md).
+PHANTOM_LEAF = [[chain("aaaa")], [chain("a")], [chain("aaaaaa", deleted=True)]]
+
+
+def test_known_difference_phantom_leaf_of_a_join_cut_by_stemming(
+    couchdb_peer: PeerDb, session: requests.Session, fresh_store: StoreFactory
+) -> None:
+    set_revs_limit(session, couchdb_peer.url, 2)
+    with fresh_store("doc", revs_limit=2) as store:
+        ours, theirs = replicate_both(store, session, couchdb_peer, "doc", PHANTOM_LEAF)
+        assert (ours.winner, ours.deleted) == (rev(6, "a"), True)
+        assert ours.open_revs == {rev(6, "a"): (True, (rev(6, "a"), rev(5, "a")))}
+        assert (theirs.winner, theirs.deleted) == (rev(4, "a"), False)
+        assert theirs.open_revs == {
+            rev(6, "a"): (True, (rev(6, "a"), rev(5, "a"))),
+            rev(4, "a"): (False, (rev(4, "a"), rev(3, "a"))),
+        }
+        with CouchStore(couchdb_peer.url) as remote:
+            assert replicate(remote, store).docs_written == 1  # 4-a, which returns alone
+            assert replicate(store, remote).docs_written == 0
+        assert_same(view_of_store(store, "doc"), theirs, PHANTOM_LEAF, couchdb_peer.name)
+
+
+def leaves_of(view: View) -> dict[str, bool]:
+    return {leaf: deleted for leaf, (deleted, _) in view.open_revs.items()}
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(case=replication_batches(), limit=st.integers(1, 4), one_path_a_call=st.booleans())
+def test_stemmed_revision_trees_agree_with_couchdb(
+    case: Case,
+    limit: int,
+    one_path_a_call: bool,
+    couchdb_peer: PeerDb,
+    session: requests.Session,
+    fresh_store: StoreFactory,
+) -> None:
+    """Generated forests (branches up to 8 deep) with revs_limit 1 to 4, each example in a
+    database of its own (revs_limit is per database). The same writes give the same
+    trees, except where CouchDB repaired a duplicate (PHANTOM_LEAF above): then CouchDB
+    holds every leaf we hold and more, and after replicating both ways the winner, the
+    conflicts and the leaves agree (a link CouchDB's repair lost may leave its
+    `_revisions` shorter than ours)."""
+    db = new_database(couchdb_peer.url.rsplit("/", 1)[0])
+    target = PeerDb(couchdb_peer.peer, db)
+    batches = [[path] for path in case.paths] if one_path_a_call else case.batches(target.peer)
+    doc_id = f"doc-{uuid.uuid4().hex}"
+    try:
+        set_revs_limit(session, db, limit)
+        with fresh_store(doc_id, revs_limit=limit) as store:
+            ours, theirs = replicate_both(store, session, target, doc_id, batches)
+            if not describe_differences(ours, theirs):
+                return
+            event("CouchDB repaired a duplicate")
+            mine, peers = leaves_of(ours), leaves_of(theirs)
+            assert mine.items() <= peers.items(), (batches, mine, peers)
+            with CouchStore(db) as remote:
+                replicate(remote, store)
+                assert replicate(store, remote).docs_written == 0
+            ours, theirs = view_of_store(store, doc_id), view_of_peer(session, target, doc_id)
+    finally:
+        session.delete(db, timeout=30)
+    agreed = ["winner", "deleted", "body", "conflicts", "deleted_conflicts", "change_revs"]
+    assert {k: getattr(ours, k) for k in agreed} == {k: getattr(theirs, k) for k in agreed}
+    assert leaves_of(ours) == leaves_of(theirs)

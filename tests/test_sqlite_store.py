@@ -98,3 +98,29 @@ def test_changes_with_more_doc_ids_than_one_sqlite_statement_takes(tmp_path: Pat
         seen += [row["id"] for row in feed]
         assert seen == held + ["absent00007"]
         assert list(store.changes(since=feed.last_seq, doc_ids=wanted)) == []
+
+
+def test_stores_with_different_revs_limits_agree_on_the_winner(tmp_path: Path) -> None:
+    """A tablet keeping 2 revisions and a hub keeping 1,000 both held 1-a, 2-a; the tablet
+    then edited to 3-a and deleted at 4-a, and stemmed 1-a, 2-a away. The hub gets
+    4-a's path as [4-a, 3-a], so its 2-a stays a live leaf, and wins. The tablet once
+    re-attached the 2-a the hub sent back and stemmed it away again: it said deleted,
+    the hub alive, and every sync re-sent 2-a. Now 2-a stands apart on both (as on
+    CouchDB): both say alive at 2-a, and a second sync has nothing to send."""
+    from support.replicas import replicated, rev
+
+    from sync.replicator import sync
+
+    history = [rev(4, "a"), rev(3, "a"), rev(2, "a"), rev(1, "a")]
+    with (
+        SqliteStore(tmp_path / "tablet.sqlite", revs_limit=2) as tablet,
+        SqliteStore(tmp_path / "hub.sqlite") as hub,
+    ):
+        hub.bulk_docs([replicated("d", history[2:], v=2)], new_edits=False)
+        tablet.bulk_docs([replicated("d", history, deleted=True)], new_edits=False)
+        sync(tablet, hub)
+        for store in (tablet, hub):
+            assert store.get("d", deleted_conflicts=True)["_rev"] == rev(2, "a")
+            assert store.get("d", deleted_conflicts=True)["_deleted_conflicts"] == [rev(4, "a")]
+        again = sync(tablet, hub)
+        assert [result.docs_written for result in again] == [0, 0]
