@@ -155,6 +155,10 @@ class FeedWaiters:
                 if time.monotonic() - started < DISPATCH_SECONDS / 2:
                     time.sleep(0.05)  # the index is closing: do not spin
                 continue
+            # Changes come in bursts (a push's batches, each indexed on its own): gather
+            # them for a moment, so a feed is woken once for the burst, not per batch.
+            time.sleep(COALESCE_SECONDS)
+            latest = max(latest, self.index.latest_gseq())
             try:
                 changed = scope_reads.places_changed(self.index, seen, latest)
             except Exception:  # noqa: BLE001 - the index is away: wake everybody to read it
@@ -167,6 +171,7 @@ class FeedWaiters:
 
 
 DISPATCH_SECONDS = 1.0
+COALESCE_SECONDS = 0.3  # a feed's added latency, against waking it once per batch
 
 
 def _concerns(changed: set[tuple[str, str, bool]], waiter: Waiter) -> bool:
