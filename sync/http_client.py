@@ -15,7 +15,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
@@ -30,12 +30,22 @@ GZIP_MIN_BYTES = 1024  # smaller bodies gain nothing from compression
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How often and how long to wait before trying a request again.
+
+    `sleep` does the waiting: tests give a fake one that records the delays and
+    returns at once, so backoff is checked without real seconds passing."""
+
     attempts: int = 6  # total tries, the first included
     base_delay: float = 0.2  # seconds; doubled each retry, with full jitter
     max_delay: float = 10.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
 
     def delay(self, attempt: int, rng: random.Random) -> float:
+        """The wait before retry number `attempt` + 1 (0 is the first retry)."""
         return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+    def wait(self, attempt: int, rng: random.Random) -> None:
+        self.sleep(self.delay(attempt, rng))
 
 
 def split_credentials(url: str) -> tuple[str, str | None, str | None]:
@@ -164,7 +174,7 @@ class HttpClient:
         last_problem = ""
         for attempt in range(self.retry.attempts):
             if attempt:
-                time.sleep(self.retry.delay(attempt - 1, self._rng))
+                self.retry.wait(attempt - 1, self._rng)
             try:
                 response = self._session().request(
                     method,

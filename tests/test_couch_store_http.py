@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 import requests
-from support.fault_proxy import Fault, FaultPlan, FaultProxy
+from support.fault_proxy import FakeSleep, Fault, FaultPlan, FaultProxy
 
 from sync.couch_store import CouchStore
 from sync.errors import PeerUnavailable, Unauthorized
@@ -57,7 +57,9 @@ def test_credentials_in_the_url_never_reach_identity_or_logs() -> None:
 
 def test_5xx_and_drops_are_retried_then_reported(couch_url: str) -> None:
     url_name = f"retry-{uuid.uuid4().hex[:8]}"
-    retry = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
+    # Real backoff (up to 0.5, 1 and 2 s between the tries) on a fake clock.
+    slept = FakeSleep()
+    retry = RetryPolicy(attempts=4, base_delay=0.5, max_delay=2.0, sleep=slept)
     seen: list[str] = []
     steps = [Fault("status_500"), Fault("drop_response"), None]  # fails twice, then works
     with FaultProxy(
@@ -67,8 +69,13 @@ def test_5xx_and_drops_are_retried_then_reported(couch_url: str) -> None:
             store.http.on_retry = lambda what, attempt, problem: seen.append(problem)
             assert store.put({"_id": "a", "v": 1}).startswith("1-")
             assert seen == ["HTTP 500", seen[1]] and "Error" in seen[1]
+            assert len(slept.delays) == 2  # one wait before each retry, none after success
+            assert 0 <= slept.delays[0] <= 0.5 and 0 <= slept.delays[1] <= 1.0
+            slept.delays.clear()
             proxy.plan = FaultPlan.script([Fault("status_500")] * 4, only_paths="_bulk_docs")
             with pytest.raises(PeerUnavailable) as caught:
                 store.put({"_id": "b", "v": 1})
             assert "gave up after 4 tries" in caught.value.reason
+            assert len(slept.delays) == 3  # none after the last try: it gives up at once
+            assert all(0 <= d <= cap for d, cap in zip(slept.delays, [0.5, 1.0, 2.0], strict=True))
             store.http.request("DELETE")

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from support.fault_proxy import Fault, FaultPlan, FaultProxy
+from support.fault_proxy import FakeSleep, Fault, FaultPlan, FaultProxy
 from support.replicas import snapshot, sqlite_store
 
 from server.demo_county import home_visits
@@ -19,7 +19,9 @@ from sync.errors import PeerUnavailable
 from sync.http_client import RetryPolicy
 from sync.replicator import WRITES_IN_FLIGHT, ReplicationResult, replicate
 
-FAST_RETRY = RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.2)
+# The default policy's tries and backoff, waited on a fake clock: the faults stay real.
+SLEPT = FakeSleep()
+FAST_RETRY = RetryPolicy(attempts=6, sleep=SLEPT)
 
 
 def through(proxy: FaultProxy, db_name: str) -> CouchStore:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.fault_proxy import FakeSleep, Fault, FaultPlan, FaultProxy
 from support.replicas import couch_store, fill, replicated, rev, snapshot, sqlite_store
 
 from sync import Store
 from sync.checkpoint import start_seq
+from sync.couch_store import CouchStore
+from sync.http_client import RetryPolicy
 from sync.replicator import ReplicationResult, place_scope_selector, replicate, sync
 
 Factory = Callable[[str], Store]
@@ -231,3 +235,37 @@ def test_after_a_failed_write_no_stage_starts_more_work(make_sqlite: Factory) ->
             replicate(slow, FailingTarget(target), batch_size=20)  # type: ignore[arg-type]
         # The first batch's call, and the one in flight when the write failed.
         assert slow.calls == 2
+
+
+def test_a_flaky_link_is_retried_with_backoff_on_the_policys_clock(
+    make_sqlite: Factory, couch_url: str
+) -> None:
+    """Five failed answers on the way (a 500, a dropped answer after the write landed, a
+    cut body...), each retried after the default policy's backoff: up to 0.2, 0.4, 0.8 s
+    and so on, seconds a fake sleep records instead of waiting them out."""
+    slept = FakeSleep()
+    steps = [
+        Fault("status_500"),
+        Fault("forward_then_500"),
+        None,
+        Fault("truncate"),
+        Fault("status_500"),
+        Fault("drop_response"),
+    ]
+    plan = FaultPlan.script(steps, only_paths=r"_bulk_docs|_revs_diff")
+    with (
+        make_sqlite("source") as source,
+        FaultProxy(upstream=couch_url, plan=plan) as proxy,
+        CouchStore(
+            f"{proxy.url}/flaky-{uuid.uuid4().hex[:8]}",
+            create=True,
+            retry=RetryPolicy(sleep=slept),
+        ) as target,
+    ):
+        fill(source)
+        result = replicate(source, target, batch_size=50)
+        assert result.ok and snapshot(target) == snapshot(source)
+        assert len(proxy.faults) == 5 == len(slept.delays)
+        policy = RetryPolicy()
+        assert all(0 <= delay <= policy.base_delay * 4 for delay in slept.delays)
+        target.http.request("DELETE")

@@ -959,3 +959,23 @@ __all__ = [
     "FaultRecord",
     "LogEntry",
 ]
+
+
+class FakeSleep:
+    """A `RetryPolicy.sleep` that records each backoff delay and returns at once, so
+    retries are tested without real seconds passing (the link's own faults stay real).
+    Safe to share between a replication's threads."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, seconds: float) -> None:
+        with self._lock:
+            self.delays.append(seconds)
+
+    @property
+    def total(self) -> float:
+        """The seconds a real sleep would have waited."""
+        with self._lock:
+            return sum(self.delays)
