@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING
 from schemas import SERVER_ONLY_TYPES, is_place_code, msg, place_within, server_owned_fields
 
 from .accounts.users import User
-from .gateway.validation import Verdict, verdict
 
-if TYPE_CHECKING:  # the index imports this module's tables
+if TYPE_CHECKING:  # the gateway imports this module
     from .gateway.scope import IndexEntry, Member
+    from .gateway.validation import Verdict
 
 RECORD_TYPES = frozenset({"patrol", "water_source", "home_visit"})  # made in the field
 FIELD_TYPES = RECORD_TYPES | {"household"}
@@ -108,9 +108,9 @@ class Judgement:
     unresolved: list[tuple[str, str]] = field(default_factory=list)
 
 
-def judge(doc: dict, user: User, facts: Facts, judged: Verdict | None = None) -> Judgement:
-    """Whether `user` may write `doc` (a revision or a tombstone); see the module docstring.
-    `judged` is the schemas' verdict when already known."""
+def judge(doc: dict, user: User, facts: Facts, judged: Verdict) -> Judgement:
+    """Whether `user` may write `doc` (a revision or a tombstone), given the schemas'
+    verdict on it; see the module docstring."""
     existing = facts.existing
     doc_type = _doc_type(doc, existing)
     if doc_type in SERVER_ONLY_TYPES or doc_type not in WRITABLE[user.role]:
@@ -125,7 +125,6 @@ def judge(doc: dict, user: User, facts: Facts, judged: Verdict | None = None) ->
         return Judgement(refused)
     if doc.get("_deleted") and not _has_body(doc):
         return Judgement([])  # a bare tombstone (PouchDB's remove) the caller may make
-    judged = judged or verdict(doc)
     if judged.problems:
         return Judgement(list(judged.problems))
     place = judged.place
