@@ -62,9 +62,7 @@ def _keys() -> list | None:
         if not isinstance(keys, list):
             raise BadRequest("keys must be a JSON array of document ids")
         return keys
-    if "key" in request.args:
-        return None  # a range of one id: see _range
-    return None
+    return None  # a range (`key` is a range of one id: see _range)
 
 
 def _id_arg(*names: str) -> str | None:
