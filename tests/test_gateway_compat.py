@@ -424,6 +424,39 @@ def test_bad_find_queries_are_a_400(world: World, body: object) -> None:
         _json_error(session.post(world.url("/_find"), json=body, timeout=30), 400)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "params", "body"),
+    [
+        ("GET", "/db/{id}", {"open_revs": "[not json"}, None),
+        ("GET", "/db/{id}", {"open_revs": "[1, 2]"}, None),
+        ("GET", "/db/{id}", {"open_revs": '"1-a"'}, None),
+        ("GET", "/db/{id}", {"open_revs": "all", "atts_since": "{}"}, None),
+        ("POST", "/db", None, [1, 2]),
+        ("POST", "/db", None, {"_id": 7}),
+        ("PUT", "/db/_revs_limit", None, 5),
+        ("POST", "/db/_index", None, {"index": {"fields": ["type"]}}),
+        ("GET", "/_all_dbs", {"limit": "many"}, None),
+        ("GET", "/_uuids", {"count": "0"}, None),
+    ],
+)
+def test_bad_input_on_the_other_new_paths_is_a_4xx(
+    world: World, method: str, path: str, params: dict | None, body: object
+) -> None:
+    doc_id = sorted(world.village_ids)[0]
+    before = county_store(world.county).info()["update_seq"]
+    with world.session() as session:
+        answer = session.request(
+            method,
+            world.county.url + path.format(id=doc_id),
+            params=params,
+            json=body,
+            timeout=30,
+        )
+    assert 400 <= answer.status_code < 500, (answer.status_code, answer.text[:200])
+    assert set(answer.json()) == {"error", "reason"}
+    assert county_store(world.county).info()["update_seq"] == before
+
+
 def test_find_needs_a_login(world: World) -> None:
     _json_error(requests.post(world.url("/_find"), json={"selector": {}}, timeout=30), 401)
 
