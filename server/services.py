@@ -12,9 +12,8 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
-from sync.couch_store import CouchStore
+from sync.open import open_store
 from sync.sqlite_database import SqliteDatabase
-from sync.sqlite_store import SqliteStore
 from sync.store import Store
 
 from .database import open_gateway_database
@@ -45,10 +44,10 @@ def init_app(app: Flask) -> None:
     data_dir = Path(app.config["DATA_DIR"])
     data_dir.mkdir(parents=True, exist_ok=True)
     url = app.config.get("COUCHDB_URL")
-    store: Store = (
-        CouchStore(url, create=True, compress=bool(app.config.get("COUCHDB_GZIP")))
+    store = (
+        open_store(url, compress=bool(app.config.get("COUCHDB_GZIP")))
         if url
-        else SqliteStore(data_dir / "county.sqlite")
+        else open_store(data_dir / "county.sqlite")
     )
     workers = app.config.get("VALIDATION_WORKERS")
     validator = Validator(

@@ -7,13 +7,16 @@ in pages, so memory stays flat however large the database. A `_bulk_docs`
 answered with 413 is split in halves until the one oversize document is
 reported as a per-document failure. Peers without `_bulk_get` are read with
 ``GET ?open_revs=`` instead.
+
+It implements the `Store` primitives only: `Store`'s public methods have checked
+(with the same checks `SqliteStore` gets) and normalized every argument first.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from . import couch_quirks as quirks
 from . import revtree
@@ -23,15 +26,9 @@ from .documents import (
     AttachmentStub,
     CheckedDocument,
     attachment_digest,
-    check_doc_id,
-    check_doc_list,
-    check_document,
-    check_json_value,
     dump_json,
-    local_doc_id,
 )
 from .errors import (
-    BadRequest,
     Conflict,
     NotFound,
     PreconditionFailed,
@@ -40,7 +37,6 @@ from .errors import (
     from_row,
 )
 from .http_client import EncodedBody, HttpClient, RetryPolicy, quote_id
-from .selector import compile_selector
 from .store import Attachment, ChangesFeed, Seq, Store
 
 PAGE_ROWS = 1000  # rows per _changes / _all_docs request
@@ -92,25 +88,25 @@ class CouchStore(Store):
 
     # -- reading -------------------------------------------------------------------------------
 
-    def info(self) -> dict:
+    def _info(self) -> dict:
         info = self.http.json("GET")
         info.setdefault("doc_del_count", None)  # type: ignore[union-attr]  # PouchDB Server omits it
         return info  # type: ignore[return-value]
 
-    def get(
+    def _get(
         self,
         doc_id: str,
+        rev: str | None,
         *,
-        rev: str | None = None,
-        revs: bool = False,
-        conflicts: bool = False,
-        deleted_conflicts: bool = False,
-        attachments: bool = False,
-        atts_since: list[str] | None = None,
+        revs: bool,
+        conflicts: bool,
+        deleted_conflicts: bool,
+        attachments: bool,
+        atts_since: list[str] | None,
     ) -> dict:
         params: dict = {}
         if rev is not None:
-            params["rev"] = revtree.normalize_rev(rev)
+            params["rev"] = rev
         for name, wanted in (
             ("revs", revs),
             ("conflicts", conflicts),
@@ -123,7 +119,7 @@ class CouchStore(Store):
             params["atts_since"] = json.dumps(atts_since)
         if atts_since and attachments:
             params["revs"] = "true"  # to see which atts_since revisions are ancestors
-        doc = self.http.json("GET", quote_id(check_doc_id(doc_id)), params=params)
+        doc = self.http.json("GET", quote_id(doc_id), params=params)
         if atts_since and attachments:
             quirks.stub_attachments_held_since(doc, atts_since)  # type: ignore[arg-type]
             if not revs:
@@ -141,19 +137,15 @@ class CouchStore(Store):
                 doc["_deleted_conflicts"] = dead  # type: ignore[index]
         return doc  # type: ignore[return-value]
 
-    def open_revs(
+    def _open_revs(
         self,
         doc_id: str,
         revs: list[str] | str,
         *,
-        revs_history: bool = True,
-        attachments: bool = False,
-        atts_since: list[str] | None = None,
+        revs_history: bool,
+        attachments: bool,
+        atts_since: list[str] | None,
     ) -> list[dict]:
-        if revs != "all":
-            if not isinstance(revs, list):
-                raise BadRequest("open_revs must be a list of revisions or 'all'")
-            revs = [revtree.normalize_rev(r) for r in revs]
         params = {
             "open_revs": "all" if revs == "all" else json.dumps(revs),
             "revs": "true" if revs_history else "false",
@@ -163,17 +155,14 @@ class CouchStore(Store):
         if atts_since:
             params["atts_since"] = json.dumps(atts_since)
         try:
-            found = self.http.json("GET", quote_id(check_doc_id(doc_id)), params=params)
+            found = self.http.json("GET", quote_id(doc_id), params=params)
         except NotFound:
             return [] if revs == "all" else [{"missing": r} for r in revs]
         return [item for item in found if item]  # type: ignore[union-attr]
 
-    def bulk_get(
-        self, requests: Iterable[Mapping], *, revs: bool = True, attachments: bool = False
-    ) -> list[dict]:
-        wanted = [dict(request) for request in requests]
-        for request in wanted:
-            check_doc_id(request.get("id"))
+    def _bulk_get(self, requests: list[dict], *, revs: bool, attachments: bool) -> list[dict]:
+        # Only what was asked: CouchDB reads an absent rev as the winner.
+        wanted = [{k: v for k, v in request.items() if v is not None} for request in requests]
         if self._has_bulk_get:
             params = {"revs": "true" if revs else "false"}
             if attachments:
@@ -217,36 +206,23 @@ class CouchStore(Store):
             ],
         }
 
-    def revs_diff(self, revs: Mapping[str, list[str]]) -> dict[str, dict]:
-        if not isinstance(revs, Mapping):
-            raise BadRequest("_revs_diff needs an object of {id: [revs]}")
-        body = {
-            check_doc_id(doc_id): [revtree.normalize_rev(r) for r in doc_revs]
-            for doc_id, doc_revs in revs.items()
-        }
-        return self.http.json("POST", "_revs_diff", body=body)  # type: ignore[return-value]
+    def _revs_diff(self, revs: dict[str, list[str]]) -> dict[str, dict]:
+        return self.http.json("POST", "_revs_diff", body=revs)  # type: ignore[return-value]
 
-    def changes(
+    def _changes(
         self,
+        since: Seq,
         *,
-        since: Seq = 0,
-        limit: int | None = None,
-        style: str = "main_only",
-        include_docs: bool = False,
-        conflicts: bool = False,
-        doc_ids: Iterable[str] | None = None,
-        selector: Mapping | None = None,
+        limit: int | None,
+        style: str,
+        include_docs: bool,
+        conflicts: bool,
+        doc_ids: list[str] | None,
+        matches: Callable[[Mapping], bool] | None,
     ) -> ChangesFeed:
-        if style not in ("main_only", "all_docs"):
-            raise BadRequest(f"style must be main_only or all_docs, not {style!r}")
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise BadRequest("limit must be a non-negative integer")
-        if since in (None, "now"):
-            raise BadRequest("since must be a sequence this store produced")
-        ids = [check_doc_id(i) for i in doc_ids] if doc_ids is not None else None
-        # Selectors run here, with the same code as every other store: peers differ
-        # (PouchDB Server has no _selector filter) and scoping must not rely on them.
-        matches = compile_selector(selector) if selector is not None else None
+        ids = doc_ids
+        # Selectors run here (`matches`), with the same code as every other store: peers
+        # differ (PouchDB Server has no _selector filter) and scoping must not rely on them.
         # Without a filter no more rows than asked for are fetched: bytes matter on the link.
         page_rows = min(PAGE_ROWS, limit) if limit and matches is None else PAGE_ROWS
         return ChangesFeed(
@@ -298,20 +274,18 @@ class CouchStore(Store):
             if len(rows) < page_rows:
                 return
 
-    def all_docs(
+    def _all_docs(
         self,
         *,
-        keys: list[str] | None = None,
-        start_key: str | None = None,
-        end_key: str | None = None,
-        limit: int | None = None,
-        include_docs: bool = False,
+        keys: list[str] | None,
+        start_key: str | None,
+        end_key: str | None,
+        limit: int | None,
+        include_docs: bool,
     ) -> Iterator[dict]:
         params = {"include_docs": "true"} if include_docs else {}
         if keys is not None:
-            answer = self.http.json(
-                "POST", "_all_docs", params=params, body={"keys": [check_doc_id(k) for k in keys]}
-            )
+            answer = self.http.json("POST", "_all_docs", params=params, body={"keys": keys})
             return iter(answer["rows"])  # type: ignore[index]
         page_rows = min(PAGE_ROWS, limit) if limit else PAGE_ROWS
         rows = self._all_docs_pages(params, start_key, end_key, page_rows)
@@ -333,11 +307,11 @@ class CouchStore(Store):
                 return
             position, skip = rows[-1]["id"], 1  # resume after the last id seen
 
-    def get_attachment(self, doc_id: str, name: str, *, rev: str | None = None) -> Attachment:
-        params = {"rev": revtree.normalize_rev(rev)} if rev else None
+    def _get_attachment(self, doc_id: str, name: str, rev: str | None) -> Attachment:
+        params = {"rev": rev} if rev else None
         response = self.http.request(
             "GET",
-            f"{quote_id(check_doc_id(doc_id))}/{quote_id(name)}",
+            f"{quote_id(doc_id)}/{quote_id(name)}",
             params=params,
             headers={"Accept": "*/*"},
         )
@@ -349,64 +323,50 @@ class CouchStore(Store):
 
     # -- writing -------------------------------------------------------------------------------
 
-    def put(self, doc: Mapping, *, new_edits: bool = True) -> str:
-        (row,) = self.bulk_docs([doc], new_edits=new_edits) or [{"ok": True}]
-        if "error" in row:
-            raise from_row(row)
-        return row.get("rev") or revtree.normalize_rev(doc["_rev"])
-
-    def bulk_docs(
-        self, docs: Iterable[Mapping], *, new_edits: bool = True, plain_json: bool = False
-    ) -> list[dict]:
-        return self.prepare_bulk_docs(docs, new_edits=new_edits, plain_json=plain_json)()
-
-    def prepare_bulk_docs(
-        self, docs: Iterable[Mapping], *, new_edits: bool = True, plain_json: bool = False
-    ) -> Callable[[], list[dict]]:
-        """Check, encode and gzip the request now; send it when called."""
-        docs = check_doc_list(docs)
-        rows: list[dict | None] = [None] * len(docs)
-        valid: list[int] = []
-        texts: list[str] = []  # each document's JSON, encoded once by the checks
-        for index, doc in enumerate(docs):
+    def _prepare_bulk_docs(
+        self, docs: list[CheckedDocument], new_edits: bool
+    ) -> Callable[[], list[str | StoreError]]:
+        """Encode and gzip the request now, reusing each document's JSON from the checks;
+        send it when called."""
+        results: list[str | StoreError | None] = [None] * len(docs)
+        sent: list[Mapping] = []
+        sent_at: list[int] = []
+        texts: list[str] = []
+        for index, checked in enumerate(docs):
             try:
-                checked = check_document(
-                    doc,
-                    max_doc_bytes=self.max_doc_bytes,
-                    max_attachment_bytes=self.max_attachment_bytes,
-                    new_edits=new_edits,
-                    plain_json=plain_json,
-                )
-                full = self._with_full_stubs(checked, doc) if new_edits else doc
-                texts.append(checked.to_json() if full is doc else dump_json(full))
-                docs[index] = full
-                valid.append(index)
+                full = self._with_full_stubs(checked) if new_edits else None
             except StoreError as exc:
-                doc_id = doc.get("_id") if isinstance(doc, Mapping) else None
-                rows[index] = {"id": doc_id, "error": exc.error, "reason": exc.reason}
-        sent = [docs[i] for i in valid]
+                exc.doc_id = checked.doc_id
+                results[index] = exc
+                continue
+            texts.append(checked.to_json() if full is None else dump_json(full))
+            sent.append(full or {**checked.special, **checked.body})
+            sent_at.append(index)
         flag = "true" if new_edits else "false"
         body = self.http.encode(f'{{"docs":[{",".join(texts)}],"new_edits":{flag}}}')
 
-        def write() -> list[dict]:
-            for index, row in zip(valid, self._post_bulk(sent, new_edits, body), strict=True):
-                rows[index] = row
-            if new_edits:
-                return rows  # type: ignore[return-value]
-            return [row for row in rows if row is not None and "error" in row]
+        def write() -> list[str | StoreError]:
+            rows = self._post_bulk(sent, new_edits, body) if sent else []
+            for index, row in zip(sent_at, rows, strict=True):
+                if "error" in row:
+                    results[index] = from_row({**row, "id": docs[index].doc_id})
+                else:
+                    results[index] = row.get("rev") or docs[index].special["_rev"]
+            return results  # type: ignore[return-value]
 
         return write
 
-    def _with_full_stubs(self, checked: CheckedDocument, doc: Mapping) -> Mapping:
-        """Give bare ``{"stub": true}`` attachments their digest from the parent
-        revision: CouchDB finds them by name, PouchDB only by digest."""
+    def _with_full_stubs(self, checked: CheckedDocument) -> dict | None:
+        """The document with its bare ``{"stub": true}`` attachments given their digest
+        from the parent revision (CouchDB finds them by name, PouchDB only by digest),
+        or None when it has none."""
         bare = [
             name
             for name, att in checked.attachments.items()
             if isinstance(att, AttachmentStub) and att.digest is None
         ]
         if not bare:
-            return doc
+            return None
         parent_atts: dict = {}
         if "_rev" in checked.special:
             try:
@@ -414,7 +374,7 @@ class CouchStore(Store):
                 parent_atts = parent.get("_attachments", {})
             except NotFound:
                 pass
-        attachments = dict(doc["_attachments"])
+        attachments = dict(checked.special["_attachments"])
         for name in bare:
             if name not in parent_atts:
                 raise PreconditionFailed(
@@ -423,7 +383,7 @@ class CouchStore(Store):
                     "attachment"
                 )
             attachments[name] = {**parent_atts[name], "stub": True}
-        return {**doc, "_attachments": attachments}
+        return {**checked.special, **checked.body, "_attachments": attachments}
 
     def _post_bulk(
         self, docs: list[Mapping], new_edits: bool, encoded: EncodedBody | None = None
@@ -478,35 +438,34 @@ class CouchStore(Store):
     # -- _local documents ----------------------------------------------------------------------
 
     @staticmethod
-    def _local_path(local_id: object) -> str:
-        return "_local/" + quote_id(local_doc_id(local_id))
+    def _local_path(local_id: str) -> str:
+        return "_local/" + quote_id(local_id)
 
-    def get_local(self, local_id: str) -> dict:
+    def _get_local(self, local_id: str) -> dict:
         return self.http.json("GET", self._local_path(local_id))  # type: ignore[return-value]
 
-    def put_local(self, doc: Mapping) -> str:
-        if not isinstance(doc, Mapping):
-            raise BadRequest("a _local document must be a JSON object")
-        path = self._local_path(doc.get("_id"))
-        check_json_value(doc, path)
+    def _put_local(self, local_id: str, rev: str | None, body: dict) -> str:
+        path = self._local_path(local_id)
         # Checked here too: some peers (PouchDB Server) take any _rev for _local docs.
         # The rev this store last wrote is trusted without a read: a checkpoint per
         # batch then costs one request, not two (CouchDB itself still checks).
-        if doc.get("_rev") is None or doc.get("_rev") != self._local_revs.get(path):
+        if rev is None or rev != self._local_revs.get(path):
             try:
                 current = self.http.json("GET", path)["_rev"]  # type: ignore[index]
             except NotFound:
                 current = None
-            if doc.get("_rev") != current:
+            if rev != current:
                 raise Conflict(
-                    f"Document update conflict: {path} is at "
-                    f"{current or 'no revision'}, not {doc.get('_rev')}"
+                    f"Document update conflict: {path} is at {current or 'no revision'}, not {rev}"
                 )
-        rev = self.http.json("PUT", path, body=dict(doc))["rev"]  # type: ignore[index]
-        self._local_revs[path] = rev
-        return rev
+        doc = {"_id": f"_local/{local_id}", **body}
+        if rev is not None:
+            doc["_rev"] = rev
+        written = self.http.json("PUT", path, body=doc)["rev"]  # type: ignore[index]
+        self._local_revs[path] = written
+        return written
 
-    def delete_local(self, local_id: str, rev: str) -> None:
+    def _delete_local(self, local_id: str, rev: object) -> None:
         path = self._local_path(local_id)
         current = self.http.json("GET", path)["_rev"]  # type: ignore[index]
         if rev != current:

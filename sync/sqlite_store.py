@@ -6,6 +6,9 @@ bulk save is all or nothing. Each thread gets its own connection; processes
 share the file through SQLite's locking. Only leaf revisions keep a body
 (CouchDB keeps no more after compaction); attachments are stored once per
 digest and dropped when no revision refers to them.
+
+It implements the `Store` primitives only: `Store`'s public methods have checked
+and normalized every argument before these run.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import itertools
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from . import revtree
 from . import sqlite_revisions as revisions
@@ -22,18 +25,12 @@ from .documents import (
     DEFAULT_MAX_ATTACHMENT_BYTES,
     DEFAULT_MAX_DOC_BYTES,
     CheckedDocument,
-    check_doc_id,
-    check_doc_list,
-    check_document,
-    check_json_value,
     dump_json,
-    local_doc_id,
 )
 from .errors import BadRequest, Conflict, NotFound, StoreError
-from .selector import compile_selector
 from .sqlite_changes import PAGE_ROWS, pages_for
 from .sqlite_database import SqliteDatabase
-from .store import Attachment, ChangesFeed, Seq, Store
+from .store import Attachment, ChangesFeed, Seq, Store, bulk_get_error, missing_from_bulk_get
 
 
 class SqliteStore(Store):
@@ -63,7 +60,7 @@ class SqliteStore(Store):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def info(self) -> dict:
+    def _info(self) -> dict:
         with self._read() as conn:
             meta = dict(conn.execute("SELECT key, value FROM meta"))
             live, dead = conn.execute(
@@ -78,19 +75,18 @@ class SqliteStore(Store):
             "uuid": meta["uuid"],
         }
 
-    def get(
+    def _get(
         self,
         doc_id: str,
+        rev: str | None,
         *,
-        rev: str | None = None,
-        revs: bool = False,
-        conflicts: bool = False,
-        deleted_conflicts: bool = False,
-        attachments: bool = False,
-        atts_since: list[str] | None = None,
+        revs: bool,
+        conflicts: bool,
+        deleted_conflicts: bool,
+        attachments: bool,
+        atts_since: list[str] | None,
     ) -> dict:
-        check_doc_id(doc_id)
-        wanted = revtree.normalize_rev(rev) if rev is not None else None
+        wanted = rev
         with self._read() as conn:
             tree = revisions.load_tree(conn, doc_id)
             if tree is None:
@@ -119,34 +115,29 @@ class SqliteStore(Store):
             doc["_deleted_conflicts"] = found
         return doc
 
-    def open_revs(
+    def _open_revs(
         self,
         doc_id: str,
         revs: list[str] | str,
         *,
-        revs_history: bool = True,
-        attachments: bool = False,
-        atts_since: list[str] | None = None,
-    ) -> list[dict]:
-        check_doc_id(doc_id)
-        if revs != "all":
-            if not isinstance(revs, list):
-                raise BadRequest("open_revs must be a list of revisions or 'all'")
-            revs = [revtree.normalize_rev(r) for r in revs]
-        with self._read() as conn:
-            return self._open_revs(conn, doc_id, revs, revs_history, attachments, atts_since)
-
-    def _open_revs(
-        self,
-        conn: sqlite3.Connection,
-        doc_id: str,
-        revs: list[str] | str,
         revs_history: bool,
         attachments: bool,
         atts_since: list[str] | None,
     ) -> list[dict]:
-        """`open_revs` inside a read transaction the caller holds; `revs` normalised,
-        or "all"; for `bulk_get`, ``None`` in the list means the winner."""
+        with self._read() as conn:
+            return self._leaves_or_revs(conn, doc_id, revs, revs_history, attachments, atts_since)
+
+    def _leaves_or_revs(
+        self,
+        conn: sqlite3.Connection,
+        doc_id: str,
+        revs: list[str | None] | str,
+        revs_history: bool,
+        attachments: bool,
+        atts_since: list[str] | None,
+    ) -> list[dict]:
+        """`open_revs` inside a read transaction the caller holds; for `bulk_get`,
+        ``None`` in the list means the winner."""
         tree = revisions.load_tree(conn, doc_id)
         if tree is None:
             return [] if revs == "all" else [{"missing": r} for r in revs if r]
@@ -171,44 +162,30 @@ class SqliteStore(Store):
             results.append({"ok": doc} if doc is not None else {"missing": rev})
         return results
 
-    def bulk_get(
-        self, requests: Iterable[Mapping], *, revs: bool = True, attachments: bool = False
-    ) -> list[dict]:
+    def _bulk_get(self, requests: list[dict], *, revs: bool, attachments: bool) -> list[dict]:
         results = []
         with self._read() as conn:  # one snapshot, one transaction for the whole batch
             for request in requests:
-                if not isinstance(request, Mapping):
-                    raise BadRequest("each _bulk_get request must be an object with an 'id'")
-                doc_id, rev = request.get("id"), request.get("rev")
+                doc_id, rev = request["id"], request["rev"]
                 try:
-                    check_doc_id(doc_id)
-                    wanted = [revtree.normalize_rev(rev) if rev is not None else None]
-                    found = self._open_revs(
-                        conn, doc_id, wanted, revs, attachments, request.get("atts_since")
+                    found = self._leaves_or_revs(
+                        conn, doc_id, [rev], revs, attachments, request["atts_since"]
                     )
-                    docs = [
-                        {"ok": item["ok"]}
-                        if "ok" in item
-                        else _bulk_get_error(doc_id, item["missing"], NotFound("missing"))
-                        for item in found
-                    ] or [_bulk_get_error(doc_id, "undefined", NotFound("missing"))]
                 except StoreError as exc:
-                    docs = [_bulk_get_error(doc_id, rev, exc)]
+                    results.append(bulk_get_error(doc_id, rev, exc))
+                    continue
+                docs = [
+                    {"ok": item["ok"]} if "ok" in item else missing_from_bulk_get(doc_id, rev)
+                    for item in found
+                ] or [missing_from_bulk_get(doc_id, None)]
                 results.append({"id": doc_id, "docs": docs})
         return results
 
-    def revs_diff(self, revs: Mapping[str, list[str]]) -> dict[str, dict]:
-        if not isinstance(revs, Mapping):
-            raise BadRequest("_revs_diff needs an object of {id: [revs]}")
+    def _revs_diff(self, revs: dict[str, list[str]]) -> dict[str, dict]:
         answer = {}
-        for doc_id, doc_revs in revs.items():
-            check_doc_id(doc_id)
-            if not isinstance(doc_revs, list):
-                raise BadRequest(f"_revs_diff: revisions of {doc_id[:80]!r} must be a list")
         with self._read() as conn:
             trees = revisions.load_trees(conn, list(revs))
-            for doc_id, doc_revs in revs.items():
-                wanted = [revtree.normalize_rev(r) for r in doc_revs]
+            for doc_id, wanted in revs.items():
                 tree = trees.get(doc_id, {})
                 missing = revtree.missing_revs(tree, wanted)
                 if not missing:
@@ -221,37 +198,29 @@ class SqliteStore(Store):
                 answer[doc_id] = entry
         return answer
 
-    def changes(
+    def _changes(
         self,
+        since: Seq,
         *,
-        since: Seq = 0,
-        limit: int | None = None,
-        style: str = "main_only",
-        include_docs: bool = False,
-        conflicts: bool = False,
-        doc_ids: Iterable[str] | None = None,
-        selector: Mapping | None = None,
+        limit: int | None,
+        style: str,
+        include_docs: bool,
+        conflicts: bool,
+        doc_ids: list[str] | None,
+        matches: Callable[[Mapping], bool] | None,
     ) -> ChangesFeed:
         since_seq = self._parse_seq(since)
-        if style not in ("main_only", "all_docs"):
-            raise BadRequest(f"style must be main_only or all_docs, not {style!r}")
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise BadRequest("limit must be a non-negative integer")
-        ids = [check_doc_id(i) for i in doc_ids] if doc_ids is not None else None
-        matches = compile_selector(selector) if selector is not None else None
         load_docs = include_docs or matches is not None
         return ChangesFeed(
             since_seq,
             lambda feed: self._change_rows(
-                feed, since_seq, style, load_docs, include_docs, conflicts, ids, matches
+                feed, since_seq, style, load_docs, include_docs, conflicts, doc_ids, matches
             ),
             limit,
         )
 
     @staticmethod
     def _parse_seq(since: Seq) -> int:
-        if since in (None, "now"):
-            raise BadRequest("since must be a sequence this store produced")
         try:
             seq = int(since)
         except (TypeError, ValueError):
@@ -300,14 +269,14 @@ class SqliteStore(Store):
             if ended:
                 return
 
-    def all_docs(
+    def _all_docs(
         self,
         *,
-        keys: list[str] | None = None,
-        start_key: str | None = None,
-        end_key: str | None = None,
-        limit: int | None = None,
-        include_docs: bool = False,
+        keys: list[str] | None,
+        start_key: str | None,
+        end_key: str | None,
+        limit: int | None,
+        include_docs: bool,
     ) -> Iterator[dict]:
         if keys is not None:
             return self._all_docs_by_keys(keys, include_docs)
@@ -316,7 +285,7 @@ class SqliteStore(Store):
 
     def _all_docs_by_keys(self, keys: list[str], include_docs: bool) -> Iterator[dict]:
         for key in keys:
-            yield self._all_docs_row(check_doc_id(key), include_docs)
+            yield self._all_docs_row(key, include_docs)
 
     def _all_docs_row(self, key: str, include_docs: bool) -> dict:
         with self._read() as conn:
@@ -363,7 +332,7 @@ class SqliteStore(Store):
                 return
             position, inclusive = rows[-1][0], False
 
-    def get_attachment(self, doc_id: str, name: str, *, rev: str | None = None) -> Attachment:
+    def _get_attachment(self, doc_id: str, name: str, rev: str | None) -> Attachment:
         doc = self.get(doc_id, rev=rev)
         meta = doc.get("_attachments", {}).get(name)
         if meta is None:
@@ -378,65 +347,18 @@ class SqliteStore(Store):
 
     # -- writing -----------------------------------------------------------------------------
 
-    def put(self, doc: Mapping, *, new_edits: bool = True) -> str:
-        (result,) = self._save(self._check([doc], new_edits), new_edits)
-        if isinstance(result, StoreError):
-            raise result
-        return result
+    def _prepare_bulk_docs(
+        self, docs: list[CheckedDocument], new_edits: bool
+    ) -> Callable[[], list[str | StoreError]]:
+        return lambda: self._save(docs, new_edits)
 
-    def bulk_docs(
-        self, docs: Iterable[Mapping], *, new_edits: bool = True, plain_json: bool = False
-    ) -> list[dict]:
-        return self.prepare_bulk_docs(docs, new_edits=new_edits, plain_json=plain_json)()
-
-    def prepare_bulk_docs(
-        self, docs: Iterable[Mapping], *, new_edits: bool = True, plain_json: bool = False
-    ) -> Callable[[], list[dict]]:
-        docs = check_doc_list(docs)
-        prepared = self._check(docs, new_edits, plain_json)
-
-        def write() -> list[dict]:
-            rows = []
-            for doc, result in zip(docs, self._save(prepared, new_edits), strict=True):
-                doc_id = doc.get("_id") if isinstance(doc, Mapping) else None
-                if isinstance(result, StoreError):
-                    rows.append({"id": doc_id, "error": result.error, "reason": result.reason})
-                elif new_edits:
-                    rows.append({"ok": True, "id": doc_id, "rev": result})
-            return rows
-
-        return write
-
-    def _check(
-        self, docs: list, new_edits: bool, plain_json: bool = False
-    ) -> list[CheckedDocument | StoreError]:
-        checked: list[CheckedDocument | StoreError] = []
-        for doc in docs:
-            try:
-                checked.append(
-                    check_document(
-                        doc,
-                        max_doc_bytes=self.max_doc_bytes,
-                        max_attachment_bytes=self.max_attachment_bytes,
-                        new_edits=new_edits,
-                        plain_json=plain_json,
-                    )
-                )
-            except StoreError as exc:
-                checked.append(exc)
-        return checked
-
-    def _save(
-        self, prepared: list[CheckedDocument | StoreError], new_edits: bool
-    ) -> list[str | StoreError]:
+    def _save(self, prepared: list[CheckedDocument], new_edits: bool) -> list[str | StoreError]:
         """Write the checked documents in one transaction; one result per document."""
         results: list[str | StoreError] = list(prepared)  # type: ignore[arg-type]
         with self._write() as conn:
             seq = revisions.Sequence(conn)
             if new_edits:
                 for index, item in enumerate(prepared):
-                    if isinstance(item, StoreError):
-                        continue
                     try:
                         results[index] = revisions.save_new_edit(conn, item, self.revs_limit, seq)
                     except StoreError as exc:
@@ -446,8 +368,7 @@ class SqliteStore(Store):
                 # Replicated paths of one document are merged together, then stemmed once.
                 by_id: dict[str, list[int]] = {}
                 for index, item in enumerate(prepared):
-                    if not isinstance(item, StoreError):
-                        by_id.setdefault(item.doc_id, []).append(index)
+                    by_id.setdefault(item.doc_id, []).append(index)
                 for indexes in by_id.values():
                     saved = revisions.save_replicated(
                         conn, [prepared[i] for i in indexes], self.revs_limit, seq
@@ -459,8 +380,7 @@ class SqliteStore(Store):
 
     # -- _local documents ----------------------------------------------------------------------
 
-    def get_local(self, local_id: str) -> dict:
-        local_id = local_doc_id(local_id)
+    def _get_local(self, local_id: str) -> dict:
         row = (
             self._db.connection()
             .execute("SELECT rev, body FROM local_docs WHERE local_id = ?", (local_id,))
@@ -470,31 +390,25 @@ class SqliteStore(Store):
             raise NotFound("missing", doc_id=f"_local/{local_id}")
         return {"_id": f"_local/{local_id}", "_rev": f"0-{row[0]}", **json.loads(row[1])}
 
-    def put_local(self, doc: Mapping) -> str:
-        if not isinstance(doc, Mapping):
-            raise BadRequest("a _local document must be a JSON object")
-        local_id = local_doc_id(doc.get("_id"))
-        check_json_value(doc, f"_local/{local_id}")
-        body = {k: v for k, v in doc.items() if not k.startswith("_")}
+    def _put_local(self, local_id: str, rev: str | None, body: dict) -> str:
         with self._write() as conn:
             row = conn.execute(
                 "SELECT rev FROM local_docs WHERE local_id = ?", (local_id,)
             ).fetchone()
             current = f"0-{row[0]}" if row else None
-            if doc.get("_rev") != current:
+            if rev != current:
                 raise Conflict(
                     f"Document update conflict: _local/{local_id} is at "
-                    f"{current or 'no revision'}, not {doc.get('_rev')}"
+                    f"{current or 'no revision'}, not {rev}"
                 )
-            rev = (row[0] if row else 0) + 1
+            written = (row[0] if row else 0) + 1
             conn.execute(
                 "INSERT OR REPLACE INTO local_docs VALUES (?, ?, ?)",
-                (local_id, rev, dump_json(body)),
+                (local_id, written, dump_json(body)),
             )
-        return f"0-{rev}"
+        return f"0-{written}"
 
-    def delete_local(self, local_id: str, rev: str) -> None:
-        local_id = local_doc_id(local_id)
+    def _delete_local(self, local_id: str, rev: object) -> None:
         with self._write() as conn:
             row = conn.execute(
                 "SELECT rev FROM local_docs WHERE local_id = ?", (local_id,)
@@ -504,7 +418,3 @@ class SqliteStore(Store):
             if rev != f"0-{row[0]}":
                 raise Conflict(f"Document update conflict: _local/{local_id} is at 0-{row[0]}")
             conn.execute("DELETE FROM local_docs WHERE local_id = ?", (local_id,))
-
-
-def _bulk_get_error(doc_id: object, rev: object, exc: StoreError) -> dict:
-    return {"error": {"id": doc_id, "rev": rev, "error": exc.error, "reason": exc.reason}}

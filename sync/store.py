@@ -3,8 +3,14 @@
 A tablet (SqliteStore), a station hub (SqliteStore) and the county server
 (CouchStore over HTTP, or SqliteStore embedded) all implement it, so one
 replicator moves documents between any two of them. The behaviour is pinned
-down by one conformance suite (tests/store_contract.py) that every
+down by one conformance suite (tests/test_store_contract.py) that every
 implementation runs unchanged.
+
+Shape (PouchDB's pouchdb-core adapter.js): each public method checks and
+normalizes its arguments once (`sync.arguments`), then calls a small primitive
+the backend supplies (`_get`, `_bulk_docs`, `_changes`, `_info`, ...) with
+arguments already checked: a backend never re-checks them, and every backend
+refuses bad input with the same error.
 
 Conventions shared by every method:
 - Errors are `sync.errors.StoreError` subclasses with CouchDB's status and
@@ -12,7 +18,8 @@ Conventions shared by every method:
 - Documents are plain JSON dicts with CouchDB's special members (`_id`,
   `_rev`, `_deleted`, `_attachments`, `_revisions`, `_conflicts`).
 - Sequences are opaque JSON values: compare them only with the store that
-  produced them, and pass `last_seq` back as `since`.
+  produced them, and only by resuming from one (CouchDB's strings differ between
+  two calls at the same point); pass `last_seq` back as `since`.
 - Every write is atomic per call and durable once the call returns.
 """
 
@@ -24,7 +31,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .documents import check_doc_list
+from . import arguments as args
+from .documents import (
+    DEFAULT_MAX_ATTACHMENT_BYTES,
+    DEFAULT_MAX_DOC_BYTES,
+    CheckedDocument,
+    check_document,
+)
+from .errors import BadRequest, NotFound, StoreError
 
 Seq = Any  # opaque: an int for SqliteStore, a string for CouchDB 3.x
 
@@ -68,15 +82,22 @@ class ChangesFeed(Iterator[dict]):
 
 
 class Store(ABC):
-    """A CouchDB-model document store. See the module docstring for conventions."""
+    """A CouchDB-model document store. See the module docstring for conventions.
 
-    @abstractmethod
+    Public methods check their arguments and call the primitives below them; a
+    backend implements the primitives (and `identity`), never the public methods."""
+
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
+    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
+
+    # -- the public API: checks, then a primitive ----------------------------------------------
+
     def info(self) -> dict:
         """``{"db_name", "doc_count", "doc_del_count", "update_seq",
         "instance_start_time"}``. `instance_start_time` is stable for the life
         of the database (replicators refuse to checkpoint when it changes)."""
+        return self._info()
 
-    @abstractmethod
     def get(
         self,
         doc_id: str,
@@ -95,9 +116,18 @@ class Store(ABC):
         `revs` adds `_revisions`; `attachments` inlines attachment data as
         base64 (only for attachments newer than `atts_since` revisions, when
         given); otherwise attachments are stubs with digest and length.
+        Reading changes nothing, so a retry is always safe.
         """
+        return self._get(
+            args.doc_id(doc_id),
+            args.optional_rev(rev),
+            revs=bool(revs),
+            conflicts=bool(conflicts),
+            deleted_conflicts=bool(deleted_conflicts),
+            attachments=bool(attachments),
+            atts_since=args.atts_since(atts_since),
+        )
 
-    @abstractmethod
     def open_revs(
         self,
         doc_id: str,
@@ -113,20 +143,29 @@ class Store(ABC):
         ``[]`` for "all" and `missing` entries for a list. Never raises
         NotFound.
         """
+        return self._open_revs(
+            args.doc_id(doc_id),
+            args.open_revs(revs),
+            revs_history=bool(revs_history),
+            attachments=bool(attachments),
+            atts_since=args.atts_since(atts_since),
+        )
 
-    @abstractmethod
     def put(self, doc: Mapping, *, new_edits: bool = True) -> str:
         """Save one document and return its new revision.
 
         With new_edits, `_rev` must name a current leaf (else Conflict); no
         `_rev` creates the document (Conflict if it exists and is not
-        deleted). The new revision id is deterministic: retrying the same
-        edit returns the same revision and changes nothing.
+        deleted). The new revision id is deterministic in our stores: retrying
+        the same edit returns the same revision and changes nothing.
         With new_edits=False, `_rev` and `_revisions` are taken as given
         (replication); an already-known revision is a no-op.
         """
+        (result,) = self._save_checked([self._check(doc, new_edits)], new_edits)()
+        if isinstance(result, StoreError):
+            raise result
+        return result
 
-    @abstractmethod
     def bulk_docs(
         self, docs: Iterable[Mapping], *, new_edits: bool = True, plain_json: bool = False
     ) -> list[dict]:
@@ -137,20 +176,34 @@ class Store(ABC):
         others. new_edits=False: only the failures are returned (CouchDB's
         answer), an empty list means everything was written. plain_json=True:
         the caller vouches that every document is plain JSON (it parsed them from
-        a request and checked them with `documents.check_json_value`).
+        a request and checked them with `documents.check_json_value`). A retry
+        of the same call writes nothing twice (see `put`).
         """
+        return self.prepare_bulk_docs(docs, new_edits=new_edits, plain_json=plain_json)()
 
     def prepare_bulk_docs(
         self, docs: Iterable[Mapping], *, new_edits: bool = True, plain_json: bool = False
     ) -> Callable[[], list[dict]]:
         """`bulk_docs` in two steps: check and encode `docs` now, write them when the
         returned function is called, with the same answer. The replicator prepares
-        the next batch while the current one is being written. Stores whose checks
-        are worth doing early override this; the default defers everything."""
-        docs = check_doc_list(docs)
-        return lambda: self.bulk_docs(docs, new_edits=new_edits, plain_json=plain_json)
+        the next batch while the current one is being written."""
+        new_edits = args.flag(new_edits, "new_edits")
+        docs = args.doc_list(docs)
+        checked = [self._check(doc, new_edits, plain_json) for doc in docs]
+        save = self._save_checked(checked, new_edits)
 
-    @abstractmethod
+        def write() -> list[dict]:
+            rows = []
+            for doc, result in zip(docs, save(), strict=True):
+                doc_id = doc.get("_id") if isinstance(doc, Mapping) else None
+                if isinstance(result, StoreError):
+                    rows.append({"id": doc_id, "error": result.error, "reason": result.reason})
+                elif new_edits:
+                    rows.append({"ok": True, "id": doc_id, "rev": result})
+            return rows
+
+        return write
+
     def changes(
         self,
         *,
@@ -162,29 +215,54 @@ class Store(ABC):
         doc_ids: Iterable[str] | None = None,
         selector: Mapping | None = None,
     ) -> ChangesFeed:
-        """Changes after `since`, oldest first, each document once.
+        """Changes after `since`, each document once, at its newest change.
 
-        `style="all_docs"` lists every leaf in ``changes``; `doc_ids` and a
-        Mango-style `selector` (on the winning body) filter rows while
-        `last_seq` still advances past everything scanned.
+        The order is the store's own: one file's feed is in write order, CouchDB's
+        interleaves its shards (differently from one call to the next). Resuming
+        from any row's `seq` gives exactly the rows not given yet. `style="all_docs"`
+        lists every leaf in ``changes``; `doc_ids` and a Mango-style `selector` (on
+        the winning body) filter rows while `last_seq` still advances past
+        everything scanned. A `since` the store did not produce is refused where
+        the store can tell.
         """
+        return self._changes(
+            args.since(since),
+            limit=args.limit(limit),
+            style=args.style(style),
+            include_docs=bool(include_docs),
+            conflicts=bool(conflicts),
+            doc_ids=args.doc_ids(doc_ids),
+            matches=args.selector(selector),
+        )
 
-    @abstractmethod
     def revs_diff(self, revs: Mapping[str, list[str]]) -> dict[str, dict]:
         """``{id: {"missing": [...], "possible_ancestors"?: [...]}}`` for the
         revisions this store lacks; documents lacking nothing are omitted."""
+        return self._revs_diff(args.revs_diff(revs))
 
-    @abstractmethod
     def bulk_get(
         self, requests: Iterable[Mapping], *, revs: bool = True, attachments: bool = False
     ) -> list[dict]:
         """``_bulk_get``: requests are ``{"id", "rev"?, "atts_since"?}``.
 
         Returns CouchDB's form: ``[{"id", "docs": [{"ok": doc} | {"error":
-        {"id", "rev", "error", "reason"}}]}]`` in request order.
+        {"id", "rev", "error", "reason"}}]}]`` in request order. A request with a
+        bad id or revision gets its own error entry; the others are answered.
         """
+        wanted = args.bulk_get_requests(requests)
+        answers: list[dict | None] = [None] * len(wanted)
+        valid: list[tuple[int, dict]] = []
+        for index, request in enumerate(wanted):
+            try:
+                valid.append((index, args.bulk_get_request(request)))
+            except StoreError as exc:
+                answers[index] = bulk_get_error(request.get("id"), request.get("rev"), exc)
+        if valid:
+            found = self._bulk_get([r for _, r in valid], revs=bool(revs), attachments=attachments)
+            for (index, _), answer in zip(valid, found, strict=True):
+                answers[index] = answer
+        return answers  # type: ignore[return-value]
 
-    @abstractmethod
     def all_docs(
         self,
         *,
@@ -195,24 +273,36 @@ class Store(ABC):
         include_docs: bool = False,
     ) -> Iterator[dict]:
         """Rows ``{"id", "key", "value": {"rev"}, "doc"?}`` in id order, lazily.
-        Deleted documents are skipped unless asked for by `keys`."""
+        Deleted documents are skipped unless asked for by `keys`; a key not held
+        gives ``{"key", "error": "not_found"}``."""
+        return self._all_docs(
+            keys=None if keys is None else args.keys(keys),
+            start_key=args.optional_key(start_key, "start_key"),
+            end_key=args.optional_key(end_key, "end_key"),
+            limit=args.limit(limit),
+            include_docs=bool(include_docs),
+        )
 
-    @abstractmethod
     def get_local(self, local_id: str) -> dict:
         """A `_local` document (not replicated, no history); NotFound if absent."""
+        return self._get_local(args.local_id(local_id))
 
-    @abstractmethod
     def put_local(self, doc: Mapping) -> str:
         """Write a `_local` document; `_rev` ("0-N") must match the stored one
-        (Conflict otherwise, a missing `_rev` only creates). Returns the new rev."""
+        (Conflict otherwise, a missing `_rev` only creates). Returns the new rev;
+        a retry of a write that landed conflicts with it (the caller re-reads)."""
+        local_id, rev, body = args.local_doc(doc)
+        return self._put_local(local_id, rev, body)
 
-    @abstractmethod
     def delete_local(self, local_id: str, rev: str) -> None:
         """Delete a `_local` document; Conflict on a stale `rev`, NotFound if absent."""
+        self._delete_local(args.local_id(local_id), rev)
 
-    @abstractmethod
     def get_attachment(self, doc_id: str, name: str, *, rev: str | None = None) -> Attachment:
         """One attachment of the winning revision (or `rev`); NotFound if absent."""
+        if not isinstance(name, str) or not name:
+            raise BadRequest("an attachment name must be a non-empty string")
+        return self._get_attachment(args.doc_id(doc_id), name, args.optional_rev(rev))
 
     @abstractmethod
     def identity(self) -> str:
@@ -227,3 +317,130 @@ class Store(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    # -- checks shared by the writes -----------------------------------------------------------
+
+    def _check(
+        self, doc: object, new_edits: bool, plain_json: bool = False
+    ) -> CheckedDocument | StoreError:
+        try:
+            return check_document(
+                doc,
+                max_doc_bytes=self.max_doc_bytes,
+                max_attachment_bytes=self.max_attachment_bytes,
+                new_edits=new_edits,
+                plain_json=plain_json,
+            )
+        except StoreError as exc:
+            return exc
+
+    def _save_checked(
+        self, checked: list[CheckedDocument | StoreError], new_edits: bool
+    ) -> Callable[[], list[str | StoreError]]:
+        """The backend's prepared write of the documents that passed, with the refusals
+        put back in place: one result (a rev or an error) per document."""
+        valid = [item for item in checked if isinstance(item, CheckedDocument)]
+        save = self._prepare_bulk_docs(valid, new_edits) if valid else list
+
+        def write() -> list[str | StoreError]:
+            saved = iter(save())
+            return [item if isinstance(item, StoreError) else next(saved) for item in checked]
+
+        return write
+
+    # -- the primitives a backend supplies, on checked arguments -------------------------------
+
+    @abstractmethod
+    def _info(self) -> dict: ...
+
+    @abstractmethod
+    def _get(
+        self,
+        doc_id: str,
+        rev: str | None,
+        *,
+        revs: bool,
+        conflicts: bool,
+        deleted_conflicts: bool,
+        attachments: bool,
+        atts_since: list[str] | None,
+    ) -> dict: ...
+
+    @abstractmethod
+    def _open_revs(
+        self,
+        doc_id: str,
+        revs: list[str] | str,
+        *,
+        revs_history: bool,
+        attachments: bool,
+        atts_since: list[str] | None,
+    ) -> list[dict]: ...
+
+    @abstractmethod
+    def _prepare_bulk_docs(
+        self, docs: list[CheckedDocument], new_edits: bool
+    ) -> Callable[[], list[str | StoreError]]:
+        """Encode `docs` (each passed `check_document`) now; when called, write them
+        in one transaction and give one result per document: its rev or the error
+        refusing it (a failure never stops the others)."""
+
+    @abstractmethod
+    def _changes(
+        self,
+        since: Seq,
+        *,
+        limit: int | None,
+        style: str,
+        include_docs: bool,
+        conflicts: bool,
+        doc_ids: list[str] | None,
+        matches: Callable[[Mapping], bool] | None,
+    ) -> ChangesFeed:
+        """`since` is not None or "now", but not parsed: the backend refuses one it did
+        not produce where it can tell."""
+
+    @abstractmethod
+    def _revs_diff(self, revs: dict[str, list[str]]) -> dict[str, dict]: ...
+
+    @abstractmethod
+    def _bulk_get(self, requests: list[dict], *, revs: bool, attachments: bool) -> list[dict]:
+        """`requests`: ``{"id", "rev": rev or None (the winner), "atts_since": [...] or
+        None}``; one answer each, in order."""
+
+    @abstractmethod
+    def _all_docs(
+        self,
+        *,
+        keys: list[str] | None,
+        start_key: str | None,
+        end_key: str | None,
+        limit: int | None,
+        include_docs: bool,
+    ) -> Iterator[dict]: ...
+
+    @abstractmethod
+    def _get_local(self, local_id: str) -> dict: ...
+
+    @abstractmethod
+    def _put_local(self, local_id: str, rev: str | None, body: dict) -> str:
+        """`local_id` without its prefix; `rev` as the caller claimed it."""
+
+    @abstractmethod
+    def _delete_local(self, local_id: str, rev: object) -> None: ...
+
+    @abstractmethod
+    def _get_attachment(self, doc_id: str, name: str, rev: str | None) -> Attachment: ...
+
+
+def bulk_get_error(doc_id: object, rev: object, exc: StoreError) -> dict:
+    """A ``_bulk_get`` answer refusing one request."""
+    return {
+        "id": doc_id,
+        "docs": [{"error": {"id": doc_id, "rev": rev, "error": exc.error, "reason": exc.reason}}],
+    }
+
+
+def missing_from_bulk_get(doc_id: str, rev: str | None) -> dict:
+    """The error entry of a revision (or a document, `rev` None) the store lacks."""
+    return bulk_get_error(doc_id, rev or "undefined", NotFound("missing"))["docs"][0]

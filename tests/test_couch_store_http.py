@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -11,6 +12,8 @@ from support.fault_proxy import FakeSleep, Fault, FaultPlan, FaultProxy
 from sync.couch_store import CouchStore
 from sync.errors import PeerUnavailable, Unauthorized
 from sync.http_client import RetryPolicy, split_credentials
+from sync.open import open_store
+from sync.sqlite_store import SqliteStore
 
 
 @pytest.fixture
@@ -79,3 +82,21 @@ def test_5xx_and_drops_are_retried_then_reported(couch_url: str) -> None:
             assert len(slept.delays) == 3  # none after the last try: it gives up at once
             assert all(0 <= d <= cap for d, cap in zip(slept.delays, [0.5, 1.0, 2.0], strict=True))
             store.http.request("DELETE")
+
+
+def test_one_factory_opens_every_store_with_its_options(couch_url: str, tmp_path: Path) -> None:
+    """`open_store` is the one factory (the county server's store is built by it too):
+    a URL with the CouchStore options the server needs, a path with SqliteStore's; an
+    option of the other kind is an error, not silently ignored."""
+    with open_store(f"{couch_url}/open-{uuid.uuid4().hex[:8]}", compress=False) as remote:
+        assert isinstance(remote, CouchStore) and remote.http.compress is False
+        remote.put({"_id": "a"})
+        remote.http.request("DELETE")
+    with open_store(tmp_path / "sub" / "s.sqlite", revs_limit=7) as local:
+        assert isinstance(local, SqliteStore) and local.revs_limit == 7
+    with pytest.raises(ValueError, match="compress"):
+        open_store(tmp_path / "s.sqlite", compress=True)
+    with pytest.raises(ValueError, match="revs_limit"):
+        open_store(f"{couch_url}/x", revs_limit=7)
+    with pytest.raises(FileNotFoundError):
+        open_store(tmp_path / "absent.sqlite", create=False)

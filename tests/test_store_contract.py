@@ -621,3 +621,69 @@ def test_threads_write_concurrently_without_loss(store: Store) -> None:
     rows = list(store.changes())
     assert len(rows) == 400 == len({row["seq"] for row in rows})
     assert store.info()["doc_count"] == 400
+
+
+# -- arguments: checked once, in `Store`, the same for every store -------------------------------
+
+BAD_ARGUMENTS = [
+    pytest.param(lambda s: s.get("a", atts_since="1-a"), "atts_since", id="atts-since-a-string"),
+    pytest.param(lambda s: s.get("a", rev="abc"), "rev", id="get-malformed-rev"),
+    pytest.param(lambda s: s.open_revs("a", "sideways"), "open_revs", id="open-revs-neither"),
+    pytest.param(lambda s: s.revs_diff({"a": "1-a"}), "must be a list", id="revs-diff-not-list"),
+    pytest.param(lambda s: s.revs_diff(["a"]), "_revs_diff", id="revs-diff-not-object"),
+    pytest.param(lambda s: s.revs_diff({"a/b": []}), "'/'", id="revs-diff-bad-id"),
+    pytest.param(lambda s: list(s.all_docs(keys="a")), "keys", id="all-docs-keys-a-string"),
+    pytest.param(lambda s: list(s.all_docs(limit=-1)), "limit", id="all-docs-negative-limit"),
+    pytest.param(lambda s: list(s.all_docs(start_key=5)), "start_key", id="all-docs-start-key"),
+    pytest.param(lambda s: list(s.changes(doc_ids="abc")), "doc_ids", id="changes-ids-a-string"),
+    pytest.param(lambda s: list(s.changes(limit="3")), "limit", id="changes-limit-a-string"),
+    pytest.param(lambda s: list(s.changes(since="now")), "since", id="changes-since-now"),
+    pytest.param(lambda s: s.bulk_get({"id": "a"}), "_bulk_get", id="bulk-get-not-a-list"),
+    pytest.param(lambda s: s.bulk_get([["a"]]), "_bulk_get", id="bulk-get-not-objects"),
+    pytest.param(lambda s: s.get_attachment("a", ""), "attachment", id="attachment-no-name"),
+    pytest.param(lambda s: s.put_local({"_id": "_local/c", "_rev": 5}), "_rev", id="local-rev"),
+    pytest.param(lambda s: s.bulk_docs([{"_id": "b"}], new_edits="no"), "new_edits", id="edits"),
+]
+
+
+@pytest.mark.parametrize(("call", "named"), BAD_ARGUMENTS)
+def test_bad_arguments_get_the_same_error_from_every_store(
+    store: Store, call: Callable[[Store], object], named: str
+) -> None:
+    """Once each store checked (some of) its arguments itself: CouchStore passed an
+    `atts_since` string on to the peer, SqliteStore iterated it, neither checked
+    `keys`. Now `Store` checks every argument before a backend sees it."""
+    store.put({"_id": "a", "v": 1})
+    with pytest.raises(BadRequest) as caught:
+        call(store)
+    assert named in caught.value.reason
+    assert [row["id"] for row in store.all_docs()] == ["a"]  # nothing was written
+
+
+def test_a_bad_bulk_get_request_spoils_only_its_own_answer(store: Store) -> None:
+    """CouchDB answers each request of a `_bulk_get` on its own; CouchStore once refused
+    the whole call for one bad id (SqliteStore answered it alone)."""
+    r = store.put({"_id": "a", "v": 1})
+    results = store.bulk_get([{"id": "a/b"}, {"id": "a", "rev": r}, {"id": "a", "rev": "junk"}])
+    assert [result["id"] for result in results] == ["a/b", "a", "a"]
+    refused = results[0]["docs"][0]["error"]
+    assert refused["error"] == "bad_request" and "'/'" in refused["reason"]
+    assert results[1]["docs"][0]["ok"]["v"] == 1
+    assert results[2]["docs"][0]["error"]["error"] == "bad_request"
+
+
+def test_a_backend_gets_its_arguments_checked_and_normalized(tmp_path: Path) -> None:
+    """A backend implements primitives on arguments the public method normalized:
+    revisions in their one spelling, lists for `atts_since`, the filters compiled."""
+    seen: list[tuple] = []
+
+    class Recording(SqliteStore):
+        def _get(self, doc_id: str, rev: str | None, **options: object) -> dict:
+            seen.append((doc_id, rev, options["atts_since"]))
+            return super()._get(doc_id, rev, **options)  # type: ignore[arg-type]
+
+    with Recording(tmp_path / "r.sqlite") as store:
+        r = store.put({"_id": "a", "v": 1})
+        shouted = "1-" + r[2:].upper()
+        assert store.get("a", rev=shouted, atts_since=[shouted])["_rev"] == r
+    assert seen == [("a", r, [r])]
