@@ -17,6 +17,12 @@ and stopped at the end, serves every measurement:
    pull into a fresh SqliteStore); these replications also build the base of 2.
 4. Bytes on the wire per document for a push of the --docs documents, against
    their gzipped JSON.
+5. What a county's IT would compare: a --couchdb-docs copy (valid field records
+   of server/demo_county.py) between two databases of one Apache CouchDB 3.5 node
+   (../shared/couchdb, started as the tests start it), once by our replicator (two
+   CouchStores) and once by CouchDB's own one-shot ``POST /_replicate``, in
+   alternating rounds after a warm-up: both times and the ratio. Skipped, with a
+   notice, where CouchDB is not installed (or with --skip-couchdb).
 
 Prints one Markdown table (metric / value / target / verdict), the command and
 the machine, then notes on where the bytes went. Progress goes to stderr. It
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import json
 import os
 import platform
@@ -217,6 +224,114 @@ class Options:
     alt_batch: int
     repeat: int
     seed: int
+    couchdb_docs: int = 10_000
+    skip_couchdb: bool = False
+    only_couchdb: bool = False
+
+
+def _beam_pid(port: int) -> int | None:
+    """The CouchDB node we started (its script execs the Erlang VM, beam.smp)."""
+    for pid in measure._children(os.getpid()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"beam" in cmdline and f"couchdb-{port}@".encode() in cmdline:
+            return pid
+    return None
+
+
+def couchdb_comparison(
+    opts: Options, workdir: Path
+) -> tuple[list[tuple[str, str, str, str]], list[str], str]:
+    """Measurement 5: our replicator against CouchDB's own, between two databases of one
+    CouchDB node. Returns table rows, notes and CouchDB's version (or why it was skipped)."""
+    import requests
+    from support.couchdb import NODE_SCRIPT, couchdb_available, new_database, running_couchdb
+
+    from server.demo_county import DemoCounty
+
+    if opts.skip_couchdb:
+        return [], [], "skipped (--skip-couchdb)"
+    if not couchdb_available():
+        notice = f"Apache CouchDB is not here ({NODE_SCRIPT} is missing): measurement 5 skipped"
+        _log(notice)
+        return [("ours vs CouchDB's /_replicate", "skipped", "", notice)], [], "absent"
+    n = opts.couchdb_docs
+    per_village = n // (len(DemoCounty().villages) * 3) + 1  # about 3.2 records per round
+    docs = list(itertools.islice(DemoCounty(opts.seed).records(per_village), n))
+    assert len(docs) == n, len(docs)
+    rows: list[tuple[str, str, str, str]] = []
+    notes: list[str] = []
+    with running_couchdb(workdir / "apache-couchdb") as base, requests.Session() as http:
+        version = http.get(f"{base}/", timeout=10).json().get("version", "?")
+        pid = _beam_pid(int(base.rsplit(":", 1)[1]))
+
+        def filled(count: int) -> str:
+            url = new_database(base)
+            with CouchStore(url, compress=False) as store:
+                for batch in measure.batches(docs[:count], FILL_BATCH):
+                    assert all(row.get("ok") for row in store.bulk_docs(batch))
+            return url
+
+        def ours(source: str, count: int) -> Callable[[], int]:
+            def action() -> int:
+                target = new_database(base)
+                # compress off: the county server's default for a CouchDB beside it
+                with (
+                    CouchStore(source, compress=False) as src,
+                    CouchStore(target, compress=False) as dst,
+                ):
+                    result = replicate(src, dst, batch_size=opts.batch)
+                assert result.ok and result.docs_written == count, result.counters()
+                return result.docs_written
+
+            return action
+
+        def theirs(source: str, count: int) -> Callable[[], int]:
+            def action() -> int:
+                target = new_database(base)
+                answer = http.post(
+                    f"{base}/_replicate",
+                    json={"source": source, "target": target},
+                    timeout=3600,
+                )  # one-shot: answers once the replication has finished
+                body = answer.json()
+                assert answer.status_code == 200 and body.get("ok"), body
+                assert http.get(target, timeout=60).json()["doc_count"] == count
+                return count
+
+            return action
+
+        _log(f"Apache CouchDB {version}: filling a source database with {n:,} field records")
+        source = filled(n)
+        warm = filled(min(n, WARMUP_DOCS))
+        _log("warm-up: ours and CouchDB's replicator (not timed)")
+        ours(warm, min(n, WARMUP_DOCS))()
+        theirs(warm, min(n, WARMUP_DOCS))()
+        runs: dict[str, list[Run]] = defaultdict(list)
+        for round_ in range(1, opts.repeat + 1):
+            for who, make in (("ours", ours), ("CouchDB /_replicate", theirs)):
+                _log(f"round {round_}/{opts.repeat}: {who}, {n:,} docs between two databases")
+                runs[who].append(_timed_run(make(source, n), pid))
+    best = {who: max(timings, key=lambda r: r.rate) for who, timings in runs.items()}
+    for who, timings in runs.items():
+        value = best[who].describe()
+        if len(timings) > 1:
+            value += f"; every round {', '.join(f'{r.seconds:.2f}' for r in timings)} s"
+        rows.append((f"{who}: copy {n:,} docs between two CouchDB databases", value, "", ""))
+    ratio = best["CouchDB /_replicate"].seconds / best["ours"].seconds
+    rows.append(("ratio: CouchDB's time / ours (> 1: ours is faster)", f"{ratio:.2f}x", "", ""))
+    notes.append(
+        f"Measurement 5: Apache CouchDB {version}, one node on 127.0.0.1, two-shard databases "
+        f"(q=2, n=1); {n:,} records of server/demo_county.py (households, home visits, "
+        f"patrols, water sources; seed {opts.seed}). Ours: sync.replicator.replicate with "
+        f"two CouchStores, batch {opts.batch}, gzip off; CouchDB's: POST /_replicate, "
+        "one-shot, its default settings. Each copy into a fresh database; best of "
+        f"{opts.repeat} alternating rounds; server CPU is the CouchDB VM's (both replicators "
+        "talk to it; CouchDB's runs inside it)."
+    )
+    return rows, notes, version
 
 
 def run(opts: Options, workdir: Path) -> tuple[list[tuple[str, str, str, str]], list[str], dict]:
@@ -511,7 +626,17 @@ def run(opts: Options, workdir: Path) -> tuple[list[tuple[str, str, str, str]], 
         return 3
 
     rows.sort(key=order)  # stable: keeps each group's own order
-    return rows, notes, versions
+    # 5, after pouchdb-server has stopped (the two servers would share 2 cores otherwise)
+    couch_rows, couch_notes, versions["couchdb"] = couchdb_comparison(opts, workdir)
+    return rows + couch_rows, notes + couch_notes, versions
+
+
+def run_only_couchdb(
+    opts: Options, workdir: Path
+) -> tuple[list[tuple[str, str, str, str]], list[str], dict]:
+    sys.path.insert(0, str(ROOT / "tests"))
+    rows, notes, version = couchdb_comparison(opts, workdir)
+    return rows, notes, {"couchdb": version, "node": "-", "pouchdb": "-", "pouchdb-server": "-"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -537,20 +662,37 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="where to put the SQLite files and the server's logs (default: a temp dir)",
     )
+    parser.add_argument(
+        "--couchdb-docs", type=int, default=10_000, help="records copied in measurement 5"
+    )
+    parser.add_argument(
+        "--skip-couchdb", action="store_true", help="leave out measurement 5 (Apache CouchDB)"
+    )
+    parser.add_argument("--only-couchdb", action="store_true", help="run measurement 5 alone")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # JSON spec: measurement 3's child
     args = parser.parse_args(argv)
     if args.child:
         return child_main(json.loads(args.child))
 
     opts = Options(
-        args.docs, args.incremental_base, args.batch, args.alt_batch, max(1, args.repeat), args.seed
+        args.docs,
+        args.incremental_base,
+        args.batch,
+        args.alt_batch,
+        max(1, args.repeat),
+        args.seed,
+        args.couchdb_docs,
+        args.skip_couchdb,
+        args.only_couchdb,
     )
     with tempfile.TemporaryDirectory(prefix="fieldsync-bench-repl-", dir=args.dir) as tmp:
         workdir = Path(tmp)
         fs = measure.filesystem(workdir.resolve())
         load_before = os.getloadavg()[0]
         began = time.perf_counter()
-        rows, notes, versions = run(opts, workdir)
+        rows, notes, versions = (
+            run_only_couchdb(opts, workdir) if opts.only_couchdb else run(opts, workdir)
+        )
         elapsed = time.perf_counter() - began
         load_after = os.getloadavg()[0]
 
@@ -563,15 +705,18 @@ def main(argv: list[str] | None = None) -> int:
         f"{platform.release()}, Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}, Node {versions['node']}, "
         f"PouchDB {versions['pouchdb']}, pouchdb-server {versions['pouchdb-server']} "
-        f"(in memory, 127.0.0.1), SQLite files on {fs}; 1-min load average "
+        f"(in memory, 127.0.0.1), Apache CouchDB {versions['couchdb']} (127.0.0.1), "
+        f"SQLite files on {fs}; 1-min load average "
         f"{load_before:.2f} before, {load_after:.2f} after  "
     )
-    print(
+    data = (
         f"Data: {opts.docs:,} home visits (server/demo_county.py, seed {opts.seed}) for push/pull "
         f"and bytes; {opts.base:,} (seed {opts.seed + 1}) for RSS and incremental sync; "
         f"push/pull best of {opts.repeat} alternating rounds after a warm-up; "
-        f"total run {elapsed:.0f} s"
     )
+    if opts.only_couchdb:
+        data = f"Data: measurement 5 only, {opts.couchdb_docs:,} field records; "
+    print(f"{data}total run {elapsed:.0f} s")
     print()
     print("| metric | value | target | |")
     print("|---|---|---|---|")
@@ -580,13 +725,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("Notes:")
     print()
-    print(
-        "- Push/pull rates are the wall time of one `replicate` call (ours) or one "
-        "`PouchDB.replicate` call through the Node driver (theirs), client and server on "
-        "loopback with no proxy, each into a fresh database; our pulls write to SQLite with "
-        "fsync, PouchDB's to memory. Client/server CPU is user+system time of each process "
-        "over the run: when their sum is close to the wall time the two sides took turns."
-    )
+    if not opts.only_couchdb:
+        print(
+            "- Push/pull rates are the wall time of one `replicate` call (ours) or one "
+            "`PouchDB.replicate` call through the Node driver (theirs), client and server on "
+            "loopback with no proxy, each into a fresh database; our pulls write to SQLite with "
+            "fsync, PouchDB's to memory. Client/server CPU is user+system time of each process "
+            "over the run: when their sum is close to the wall time the two sides took turns."
+        )
     for note in notes:
         print(f"- {note}")
     return 0  # it measures; it does not judge
