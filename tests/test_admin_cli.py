@@ -491,6 +491,8 @@ def test_serve_answers_health_under_waitress(data_dir: Path, fieldsync) -> None:
         assert named.startswith("县级数据 County: ") and str(data_dir) in named
         first = json.loads(process.stderr.readline())  # the JSON "serving" event
         assert first["event"] == "serving" and first["url"].startswith("http://127.0.0.1:")
+        # Waiting feeds have threads of their own: the two workers stay free for others.
+        assert (first["threads"], first["feed_threads"]) == (2, 400)
         answer = requests.get(first["url"] + "/health", timeout=10)
         assert answer.status_code == 200 and answer.json()["status"] == "ok"
         assert answer.headers["Server"] == "fieldsync"  # waitress, not Werkzeug's dev server

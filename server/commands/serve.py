@@ -16,6 +16,7 @@ from flask import Flask
 from waitress import create_server
 
 from ..app import create_app
+from ..gateway.feeds import waitress_options
 from ..logs import log_event
 from .county import data_dir_option, existing_county
 
@@ -44,7 +45,8 @@ port_option = click.option(
     type=click.IntRange(1, 256),
     default=8,
     show_default=True,
-    help="Worker threads: requests served at once (a longpoll holds one).",
+    help="Worker threads: requests served at once (waiting feeds have threads of their "
+    "own, FIELDSYNC_FEED_SLOTS).",
 )
 @data_dir_option
 def serve(host: str, port: int, threads: int, data_dir: Path | None) -> None:
@@ -56,11 +58,19 @@ def serve(host: str, port: int, threads: int, data_dir: Path | None) -> None:
 
 def run_server(app: Flask, host: str, port: int, threads: int) -> None:
     """Serve `app` under waitress until SIGTERM or Ctrl-C, then close its stores."""
-    server = create_server(app, host=host, port=port, threads=threads, ident="fieldsync")
+    # Waiting feeds get threads of their own besides the `threads` workers.
+    options = waitress_options(app.config, threads)
+    server = create_server(app, host=host, port=port, ident="fieldsync", **options)
     url = f"http://{_url_host(host)}:{server.effective_port}"
     signal.signal(signal.SIGTERM, _stop)
     with app.app_context():
-        log_event("serving", url=url, threads=threads, data_dir=str(app.config["DATA_DIR"]))
+        log_event(
+            "serving",
+            url=url,
+            threads=threads,
+            feed_threads=int(options["threads"]) - threads,  # type: ignore[call-overload]
+            data_dir=str(app.config["DATA_DIR"]),
+        )
     click.echo(f"Serving 服务地址 {url}  (Ctrl-C to stop 按 Ctrl-C 停止)", err=True)
     try:
         server.run()  # returns on SIGTERM or Ctrl-C, once the worker threads stopped
