@@ -22,9 +22,7 @@ from ..accounts.users import User
 from ..http_io import flag, int_arg, json_arg, json_body, reply
 from ..policy import may_read, reads_personal
 from ..services import services
-from . import scope_reads
-from .scope import IndexEntry
-from .scope_reads import IdRange
+from .scope import IdRange, IndexEntry
 
 PAGE = 1000  # documents read at a time; never a limit on the answer
 
@@ -35,9 +33,7 @@ def all_docs() -> Response:
     skip = int_arg("skip", 0, high=2**62)
     limit = int_arg("limit", 2**62, high=2**62)
     keys = _keys()
-    live, _ = scope_reads.count_documents(
-        services().scope, user.scope, personal=reads_personal(user)
-    )
+    live, _ = services().scope.count_documents(user.scope, personal=reads_personal(user))
     head: dict = {"total_rows": live}
     if flag("update_seq"):
         head["update_seq"] = services().scope.last_seq(user.scope, personal=reads_personal(user))
@@ -139,8 +135,7 @@ def _listed(
 def _page(
     user: User, ids: IdRange, skip: int, size: int, after: str | None, include_docs: bool
 ) -> tuple[list[IndexEntry], list[dict]]:
-    entries = scope_reads.listing(
-        services().scope,
+    entries = services().scope.listing(
         user.scope,
         ids,
         personal=reads_personal(user),

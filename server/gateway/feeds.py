@@ -51,7 +51,6 @@ from ..accounts.users import User
 from ..http_io import GZIP_MIN_BYTES, flag, int_arg, json_arg, json_body
 from ..policy import reads_personal
 from ..services import services
-from . import scope_reads
 from .scope import IndexEntry, ScopeIndex
 
 CHANGES_PAGE = 1000  # rows read from the index at a time; never a limit on the answer
@@ -160,7 +159,7 @@ class FeedWaiters:
             time.sleep(COALESCE_SECONDS)
             latest = max(latest, self.index.latest_gseq())
             try:
-                changed = scope_reads.places_changed(self.index, seen, latest)
+                changed = self.index.places_changed(seen, latest)
             except Exception:  # noqa: BLE001 - the index is away: wake everybody to read it
                 changed = None
             with self._lock:
@@ -362,8 +361,7 @@ class Scan:
         return rows
 
     def pending(self) -> int:
-        return scope_reads.count_changes_after(
-            self.index,
+        return self.index.count_changes_after(
             self.user.scope,
             self.position,
             personal=reads_personal(self.user),
@@ -491,13 +489,13 @@ def _descending(user: User, feed: FeedRequest, index: ScopeIndex) -> Response:
     before = None
     while wanted is None or len(rows) < wanted:
         size = CHANGES_PAGE if wanted is None else min(CHANGES_PAGE, wanted - len(rows))
-        entries = scope_reads.changes_descending(
-            index,
+        entries = index.changes(
             user.scope,
             feed.since,
             size,
             personal=reads_personal(user),
             doc_ids=feed.doc_ids,
+            descending=True,
             before=before,
         )
         if not entries:

@@ -29,8 +29,7 @@ from ..accounts.users import User
 from ..http_io import json_body, reply
 from ..policy import may_read, reads_personal
 from ..services import services
-from . import scope_reads
-from .scope_reads import IdRange
+from .scope import IdRange
 
 PAGE = 500  # documents read at a time
 DEFAULT_LIMIT = 25
@@ -208,8 +207,7 @@ def _matching(
     index, store = services().scope, services().store
     after = bookmark.get("after")
     while True:
-        entries = scope_reads.listing(
-            index,
+        entries = index.listing(
             user.scope,
             IdRange(),
             personal=reads_personal(user),

@@ -25,7 +25,7 @@ from ..accounts.auth import current_user, login_required
 from ..http_io import flag, gzipped, json_arg, json_body, reply, store_error
 from ..policy import may_read, reads_personal
 from ..services import services
-from . import all_docs, feeds, find, local_docs, multipart, scope_reads
+from . import all_docs, feeds, find, local_docs, multipart
 from .push import save_pushed
 from .scope import IndexEntry, ScopeIndex
 from .validation import RequestBody
@@ -95,7 +95,7 @@ def info() -> Response:
     """The caller's database: its sequence and its documents, counted in the caller's scope."""
     user = current_user()
     personal = reads_personal(user)
-    live, deleted = scope_reads.count_documents(scope_index(), user.scope, personal=personal)
+    live, deleted = scope_index().count_documents(user.scope, personal=personal)
     return reply(
         {
             "db_name": "db",

@@ -59,6 +59,17 @@ class Member:
     active: bool
 
 
+@dataclass(frozen=True)
+class IdRange:
+    """An `_all_docs`-style range of document ids. `start` and `end` are in the order
+    rows are read (with `descending`, `start` is the greater id)."""
+
+    start: str | None = None
+    end: str | None = None
+    inclusive_end: bool = True
+    descending: bool = False
+
+
 class ScopeIndex:
     def __init__(self, db: SqliteDatabase, store: Store) -> None:
         self.db, self.store = db, store
@@ -347,46 +358,121 @@ class ScopeIndex:
         *,
         personal: bool,
         doc_ids: list[str] | None = None,
+        descending: bool = False,
+        before: int | None = None,
     ) -> list[IndexEntry]:
-        """In-scope index rows after `since`, oldest first (an indexed range scan)."""
-        level = place_level(scope)
-        query = f"SELECT {_COLUMNS} FROM scope_index WHERE {level} = ? AND gseq > ?" + (
-            "" if personal else " AND personal = 0"
-        )
-        params: list = [scope, since]
-        if doc_ids is not None:  # one parameter: a long list overran SQLite's variable limit
-            query += " AND doc_id IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps(doc_ids))
-        with self.db.read() as conn:
-            rows = conn.execute(query + " ORDER BY gseq LIMIT ?", (*params, limit)).fetchall()
-        return [_entry(row) for row in rows]
-
-    def listing(
-        self, scope: str, start_key: str, limit: int, *, personal: bool
-    ) -> list[IndexEntry]:
-        """In-scope documents by id, for `_all_docs`."""
-        level = place_level(scope)
-        query = (
-            f"SELECT {_COLUMNS} FROM scope_index WHERE {level} = ? AND doc_id >= ? "
-            "AND deleted = 0" + ("" if personal else " AND personal = 0")
-        )
+        """In-scope index rows after `since` (and before `before`, when paging newest
+        first), oldest first unless `descending` (an indexed range scan)."""
+        where, params = _changes_after(scope, since, personal, doc_ids)
+        if before is not None:
+            where += " AND gseq < ?"
+            params.append(before)
+        order = "DESC" if descending else "ASC"
         with self.db.read() as conn:
             rows = conn.execute(
-                query + " ORDER BY doc_id LIMIT ?", (scope, start_key, limit)
+                f"SELECT {_COLUMNS} FROM scope_index WHERE {where} ORDER BY gseq {order} LIMIT ?",
+                (*params, limit),
             ).fetchall()
         return [_entry(row) for row in rows]
 
-    def last_seq(self, scope: str, *, personal: bool) -> int:
-        level = place_level(scope)
-        query = f"SELECT MAX(gseq) FROM scope_index WHERE {level} = ?" + (
-            "" if personal else " AND personal = 0"
-        )
+    def count_documents(self, scope: str, *, personal: bool) -> tuple[int, int]:
+        """(live, deleted) documents in the scope."""
+        where, params = _scoped(scope, personal)
         with self.db.read() as conn:
-            return conn.execute(query, (scope,)).fetchone()[0] or 0
+            live, deleted = conn.execute(
+                f"SELECT COUNT(*) - COALESCE(SUM(deleted), 0), COALESCE(SUM(deleted), 0) "
+                f"FROM scope_index WHERE {where}",
+                params,
+            ).fetchone()
+        return int(live), int(deleted)
+
+    def count_changes_after(
+        self, scope: str, since: int, *, personal: bool, doc_ids: list[str] | None
+    ) -> int:
+        """How many in-scope changes come after gateway sequence `since` (`pending`)."""
+        where, params = _changes_after(scope, since, personal, doc_ids)
+        with self.db.read() as conn:
+            query = f"SELECT COUNT(*) FROM scope_index WHERE {where}"
+            return int(conn.execute(query, params).fetchone()[0])
+
+    def listing(
+        self,
+        scope: str,
+        ids: IdRange,
+        *,
+        personal: bool,
+        limit: int,
+        skip: int = 0,
+        after: str | None = None,
+        doc_types: frozenset[str] | None = None,
+    ) -> list[IndexEntry]:
+        """Live in-scope documents by id within `ids`, in its direction; `after` resumes
+        past an id already read (paging), `doc_types` narrows to those types."""
+        where, params = _scoped(scope, personal)
+        query = f"SELECT {_COLUMNS} FROM scope_index WHERE {where} AND deleted = 0"
+        first, last = (">=", "<=") if not ids.descending else ("<=", ">=")
+        if ids.start is not None:
+            query += f" AND doc_id {first} ?"
+            params.append(ids.start)
+        if ids.end is not None:
+            query += f" AND doc_id {last if ids.inclusive_end else last[0]} ?"
+            params.append(ids.end)
+        if after is not None:
+            query += f" AND doc_id {first[0]} ?"
+            params.append(after)
+        if doc_types is not None:
+            query += " AND doc_type IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(sorted(doc_types)))
+        order = "DESC" if ids.descending else "ASC"
+        with self.db.read() as conn:
+            rows = conn.execute(
+                query + f" ORDER BY doc_id {order} LIMIT ? OFFSET ?", (*params, limit, skip)
+            ).fetchall()
+        return [_entry(row) for row in rows]
+
+    def places_changed(self, after: int, through: int) -> set[tuple[str, str, bool]]:
+        """(level, place code, personal) of every level of every place that changes after
+        gateway sequence `after` and up to `through` are in: the scopes they concern."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT county, township, village, grid, personal FROM scope_index "
+                "WHERE gseq > ? AND gseq <= ?",
+                (after, through),
+            ).fetchall()
+        return {
+            (level, code, bool(personal))
+            for *codes, personal in rows
+            for level, code in zip(PLACE_LEVELS, codes, strict=True)
+            if code
+        }
+
+    def last_seq(self, scope: str, *, personal: bool) -> int:
+        where, params = _scoped(scope, personal)
+        with self.db.read() as conn:
+            query = f"SELECT MAX(gseq) FROM scope_index WHERE {where}"
+            return conn.execute(query, params).fetchone()[0] or 0
 
 
 _COLUMNS = "doc_id, gseq, county, township, village, grid, doc_type, personal, deleted, leaves"
 _MEMBER_COLUMNS = "user_id, role, scope, team, station, active"
+
+
+def _scoped(scope: str, personal: bool) -> tuple[str, list]:
+    """The WHERE clause of a scope: its level's column, personal rows only if allowed."""
+    level = place_level(scope)
+    return f"{level} = ?" + ("" if personal else " AND personal = 0"), [scope]
+
+
+def _changes_after(
+    scope: str, since: int, personal: bool, doc_ids: list[str] | None
+) -> tuple[str, list]:
+    where, params = _scoped(scope, personal)
+    where += " AND gseq > ?"
+    params.append(since)
+    if doc_ids is not None:  # one parameter: a long list overran SQLite's variable limit
+        where += " AND doc_id IN (SELECT value FROM json_each(?))"
+        params.append(json.dumps(doc_ids))
+    return where, params
 
 
 def _index_roster(conn, rows: list[dict]) -> None:  # noqa: ANN001 - sqlite3
