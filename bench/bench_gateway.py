@@ -66,7 +66,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 # Runnable as a plain script from a checkout, installed or not.
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "peers"))
+sys.path.insert(0, str(ROOT / "tests"))  # tests/support: the test peers
 
 import measure  # noqa: E402  (bench/measure.py, beside this script)
 import requests  # noqa: E402
@@ -283,6 +283,8 @@ class County:
         if self.couch_db:
             config["COUCHDB_URL"] = self.couch_db
         self.app = create_app(config)
+        # A county that runs holds its places, teams and stations: records refer to them.
+        _fill(self.store, (d for d in DemoCounty(0).reference() if d["type"] != "user"))
         self.log = RequestLog(workdir / f"{name}.requests.log")
         self.app.extensions["fieldsync.log"] = self.log
         self.profiler = ProfiledApp(self.app) if profile else None
@@ -319,6 +321,13 @@ class County:
         return CouchStore(
             f"{self.url}/db", username=username, password=PASSWORD, timeout=HTTP_TIMEOUT
         )
+
+    def scope_count(self, username: str) -> int:
+        """Live documents in the user's scope, by the gateway (`doc_count` of GET /db)."""
+        headers = {"Authorization": basic_auth(username, PASSWORD)}
+        answer = requests.get(f"{self.url}/db", headers=headers, timeout=HTTP_TIMEOUT)
+        answer.raise_for_status()
+        return int(answer.json()["doc_count"])
 
     def first_request(self, username: str) -> float:
         """Seconds for GET /db/: every /db/ request first indexes what the store changed."""
@@ -628,6 +637,8 @@ def measure_concurrent(ctx: Context) -> None:
             tablet = stack.enter_context(_tablet(ctx.workdir / f"{county.name}-{i}.sqlite", own))
             plans.append((username, tablet, grid or village.code))
         county.first_request(plans[0][0])  # index the pre-loaded documents (not timed)
+        # What each pull brings: the scope's records, places, team, station and roster.
+        pulls = {username: county.scope_count(username) for username, _, _ in plans}
         county.log.take()
         if county.profiler:
             county.profiler.take()
@@ -643,7 +654,7 @@ def measure_concurrent(ctx: Context) -> None:
                         replicate(tablet, gateway, batch_size=opts.batch), opts.tablet_docs, "push"
                     )
                     _checked(
-                        replicate(gateway, tablet, batch_size=opts.batch), opts.tablet_pull, "pull"
+                        replicate(gateway, tablet, batch_size=opts.batch), pulls[username], "pull"
                     )
                 except Exception as exc:  # counted and reported, not fatal
                     return time.perf_counter() - start, f"{username} ({scope}): {exc!r}"[:300]
@@ -691,7 +702,8 @@ def measure_pull(ctx: Context) -> None:
             _fill(county.store, village_docs(opts.seed + 300, village, PULL_BASE_DOCS, FIELD_MIX))
             tablet = stack.enter_context(_tablet(ctx.workdir / f"{county.name}-tablet.sqlite"))
             gateway = stack.enter_context(county.gateway(reader))
-            _checked(replicate(gateway, tablet, batch_size=opts.batch), PULL_BASE_DOCS, "initial")
+            initial = county.scope_count(reader)  # the base records, places, roster
+            _checked(replicate(gateway, tablet, batch_size=opts.batch), initial, "initial")
 
             _log(f"pull, K={k:,} on {ctx.backend}: loading the outside changes (not timed)")
             outside = outside_patrols(opts.seed + 301, k, village)

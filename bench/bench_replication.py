@@ -342,7 +342,6 @@ def run(opts: Options, workdir: Path) -> tuple[list[tuple[str, str, str, str]], 
     """Every measurement; returns table rows, notes, and versions for the header."""
     # Parent-only imports: the RSS child must not carry pytest or the demo data generator.
     sys.path.insert(0, str(ROOT / "tests"))
-    sys.path.insert(0, str(ROOT / "tests" / "peers"))
     import requests
     from support.fault_proxy import FaultProxy
     from support.peer_server import running_pouchdb_server
