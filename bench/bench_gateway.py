@@ -4,8 +4,8 @@
     .venv/bin/python bench/bench_gateway.py --docs 500 --outside 2000,5000 --tablet-docs 100
 
 The county server is the real app (server/app.py create_app) under waitress,
-8 worker threads, on 127.0.0.1 in a thread of this process (its validation
-workers are processes of their own), over each store backend: the embedded
+8 worker threads, on 127.0.0.1 in a thread of this process, over each store
+backend: the embedded
 SqliteStore and CouchDB protocol (an in-memory pouchdb-server from tests/peers,
 started in a temp dir and stopped at the end). Every client is our replicator
 (sync/replicator.py) with a SqliteStore tablet.
@@ -15,8 +15,8 @@ started in a temp dir and stopped at the end). Every client is our replicator
    county store (a SqliteStore file; a CouchStore to pouchdb-server), and
    through the gateway over the same kind of store as a volunteer scoped to
    the documents' village (auth, scope checks, validation, write log
-   included). CPU is reported per process: tablet, server, validation
-   workers, pouchdb-server. Target: the gateway keeps >= 70% of the direct rate.
+   included). CPU is reported per process: tablet, server, pouchdb-server.
+   Target: the gateway keeps >= 70% of the direct rate.
 2. --tablets tablets (threads, each its own SqliteStore and its own user
    scoped to its own village or grid) sync at the same time: push
    --tablet-docs, then pull what the county holds in their scope
@@ -76,7 +76,6 @@ from server.accounts.roster import user_document  # noqa: E402
 from server.accounts.users import UserStore  # noqa: E402
 from server.app import create_app  # noqa: E402
 from server.demo_county import DemoCounty, Village, recorded_by, villages  # noqa: E402
-from server.gateway.validation import MIN_CONCURRENT, MIN_PARALLEL, default_workers  # noqa: E402
 from server.services import services  # noqa: E402
 from sync.couch_store import CouchStore  # noqa: E402
 from sync.http_client import basic_auth  # noqa: E402
@@ -270,14 +269,12 @@ class County:
         couch_url: str | None,
         threads: int,
         profile: bool,
-        validation_workers: int | None = None,
     ) -> None:
         self.name = name
         config: dict[str, object] = {
             "DATA_DIR": str(workdir / name),
             "SECRET_KEY": "bench",
             "LONGPOLL_SECONDS": 2,
-            "VALIDATION_WORKERS": validation_workers,  # None: the server's default
         }
         self.couch_db = f"{couch_url}/county-{uuid.uuid4().hex[:10]}" if couch_url else None
         if self.couch_db:
@@ -384,7 +381,6 @@ class Options:
     outside: list[int]
     new: int
     threads: int
-    validation_workers: int | None
     repeat: int
     seed: int
     sections: set[str]
@@ -411,7 +407,6 @@ class Context:
             couch,
             self.opts.threads,
             profile,
-            self.opts.validation_workers,
         )
 
     def row(self, metric: str, value: str, target: str = "", verdict: str = "") -> None:
@@ -434,14 +429,12 @@ class Timed:
     cpu: float  # this process: the replicator or, for measurement 1, the gateway's threads
     peer_cpu: float | None  # pouchdb-server
     tablet_cpu: float | None = None  # measurement 1: the tablet's own process
-    workers_cpu: float = 0.0  # the gateway's validation worker processes
 
     def describe(self) -> str:
         tablet = f", tablet process CPU {self.tablet_cpu:.1f} s" if self.tablet_cpu else ""
         here = "server process" if self.tablet_cpu is not None else "this process"
-        workers = f", validation workers CPU {self.workers_cpu:.1f} s" if self.workers_cpu else ""
         peer = f", pouchdb-server CPU {self.peer_cpu:.1f} s" if self.peer_cpu is not None else ""
-        return f"{self.seconds:.2f} s wall{tablet}, {here} CPU {self.cpu:.1f} s{workers}{peer}"
+        return f"{self.seconds:.2f} s wall{tablet}, {here} CPU {self.cpu:.1f} s{peer}"
 
 
 def tablet_main(spec: dict) -> int:
@@ -490,7 +483,6 @@ def _push_from_tablet_process(
         "batch": ctx.opts.batch,
     }
     cpu0, peer0 = time.process_time(), measure.cpu_seconds(ctx.couch_pid)
-    workers0 = measure.spawned_workers_cpu_seconds()
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--tablet", json.dumps(spec)],
         capture_output=True,
@@ -499,14 +491,13 @@ def _push_from_tablet_process(
         check=False,
     )
     cpu1, peer1 = time.process_time(), measure.cpu_seconds(ctx.couch_pid)
-    workers = measure.spawned_workers_cpu_seconds() - workers0
     if done.returncode != 0:
         raise RuntimeError(f"tablet process failed: {done.stderr[-2000:]}")
     answer = json.loads(done.stdout)
     if not answer["ok"] or answer["docs_written"] != expect:
         raise RuntimeError(f"tablet push: wrote {answer['docs_written']} of {expect}: {answer}")
     peer = None if peer0 is None or peer1 is None else peer1 - peer0
-    return Timed(answer["seconds"], cpu1 - cpu0, peer, answer["cpu"], workers)
+    return Timed(answer["seconds"], cpu1 - cpu0, peer, answer["cpu"])
 
 
 def _timed(
@@ -567,6 +558,11 @@ def measure_push(ctx: Context) -> None:
             # (b) through the gateway over a fresh county store of the same kind
             county = stack.enter_context(ctx.county(f"push-{round_no}"))
             county.add_user("pusher", "volunteer", village.code)
+            # The households the visits go to are the county's already (not timed).
+            _fill(
+                county.store,
+                [DemoCounty(seed).household(village) for seed in (opts.seed, opts.seed + 1)],
+            )
             gateway = stack.enter_context(county.gateway("pusher"))
             _checked(replicate(warm_tablet, gateway, batch_size=opts.batch), len(warm), "warm-up")
             county.log.take()
@@ -829,12 +825,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--new", type=int, default=200, help="new in-scope docs the village pulls")
     parser.add_argument("--threads", type=int, default=8, help="waitress worker threads")
     parser.add_argument(
-        "--validation-workers",
-        type=int,
-        default=None,
-        help="the server's VALIDATION_WORKERS (default: its own, one per core up to 4)",
-    )
-    parser.add_argument(
         "--repeat",
         type=int,
         default=5,
@@ -878,7 +868,6 @@ def main(argv: list[str] | None = None) -> int:
         outside,
         args.new,
         args.threads,
-        args.validation_workers,
         max(1, args.repeat),
         args.seed,
         sections,
@@ -904,8 +893,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {measure.cpu_model()}, nproc {os.cpu_count()}, {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}, waitress {_waitress_version()} "
-        f"({opts.threads} threads, in this process; the tablet of 1. in its own; "
-        f"validation workers: {_workers_label(opts.validation_workers)})"
+        f"({opts.threads} threads, in this process; the tablet of 1. in its own)"
         + (f", pouchdb-server {pouch} (in memory, 127.0.0.1)" if pouch else "")
         + f", SQLite files on {fs}; 1-min load average {load_before:.2f} before, "
         f"{load_after:.2f} after  "
@@ -933,16 +921,6 @@ def main(argv: list[str] | None = None) -> int:
     if opts.profile_dir:
         print(f"\nProfiles written to {opts.profile_dir} (open with python -m pstats).")
     return 0  # it measures; it does not judge
-
-
-def _workers_label(workers: int | None) -> str:
-    if workers == 0:
-        return "none, judged in the server"
-    count = f"the default, {default_workers()}" if workers is None else str(workers)
-    return (
-        f"{count}: a push of {MIN_PARALLEL}+ documents whole to one worker, in parts over"
-        f" them while {MIN_CONCURRENT}+ pushes are judged at once"
-    )
 
 
 def _waitress_version() -> str:

@@ -44,20 +44,6 @@ def cpu_seconds(pid: int | None) -> float | None:
         return None
 
 
-def spawned_workers_cpu_seconds() -> float:
-    """User + system CPU time, so far, of this process's live multiprocessing children
-    (the gateway's validation workers when the app runs in this process); 0 elsewhere."""
-    total = 0.0
-    for pid in _children(os.getpid()):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"multiprocessing" in cmdline:
-            total += cpu_seconds(pid) or 0.0
-    return total
-
-
 def _children(parent: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():

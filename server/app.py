@@ -16,7 +16,6 @@ from . import couchdb_root, health, logs, services, staff
 from .accounts import auth
 from .gateway import routes as gateway
 from .gateway.feeds import DEFAULT_FEED_SLOTS
-from .gateway.validation import MIN_CONCURRENT
 from .http_io import reply, store_error
 from .logs import log_event
 
@@ -30,8 +29,6 @@ DEFAULTS: dict[str, object] = {
     "LOGIN_WINDOW_SECONDS": 600,  # ... per this window, then 429
     "LONGPOLL_SECONDS": 55,  # longest a waiting _changes feed is held; clients reconnect
     "FEED_SLOTS": DEFAULT_FEED_SLOTS,  # _changes feeds that may wait at once (threads of their own)
-    "VALIDATION_WORKERS": None,  # processes judging large pushes; None: one per core, up to 4
-    "VALIDATION_MIN_CONCURRENT": MIN_CONCURRENT,  # ... while this many pushes are judged
     # Bounds on one push and one device (server/gateway/push.py): beyond them a push is
     # refused whole and summarised, never copied document by document.
     "MAX_BULK_DOCS": 10_000,  # documents in one request (CouchDB's max_bulk_docs_count)

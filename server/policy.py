@@ -32,6 +32,7 @@ Writes (`judge`), in order:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -71,7 +72,12 @@ HIDDEN_DOCUMENT = "该记录不在你的负责范围内。 / The document is out
 
 def in_scope(place: object, scope: str) -> bool:
     """Whether `place` is a place code at or inside `scope` (anything else is nowhere)."""
-    return is_place_code(place) and place_within(place, scope)  # type: ignore[arg-type]
+    return isinstance(place, str) and _within(place, scope)
+
+
+@functools.lru_cache(maxsize=8192)  # asked several times for every pushed document
+def _within(place: str, scope: str) -> bool:
+    return is_place_code(place) and place_within(place, scope)
 
 
 def reads_personal(user: User) -> bool:

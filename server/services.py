@@ -18,14 +18,12 @@ from sync.store import Store
 
 from .database import open_gateway_database
 from .gateway.scope import ScopeIndex
-from .gateway.validation import Validator, default_workers
 
 
 @dataclass
 class Services:
     store: Store  # the county's documents (CouchDB or the embedded store)
     db: SqliteDatabase  # the gateway's own tables (server/database.py)
-    validator: Validator  # schema verdicts on pushed records (server/validation.py)
     # One per app: its follower lock must be shared by every request, or concurrent
     # requests index the same changes over and over.
     scope: ScopeIndex = field(init=False)
@@ -35,7 +33,6 @@ class Services:
 
     def close(self) -> None:
         self.scope.close()
-        self.validator.close()
         self.store.close()
         self.db.close()
 
@@ -49,12 +46,7 @@ def init_app(app: Flask) -> None:
         if url
         else open_store(data_dir / "county.sqlite")
     )
-    workers = app.config.get("VALIDATION_WORKERS")
-    validator = Validator(
-        default_workers() if workers is None else int(workers),
-        min_concurrent=int(app.config["VALIDATION_MIN_CONCURRENT"]),
-    )
-    app.extensions["fieldsync"] = Services(store, open_gateway_database(data_dir), validator)
+    app.extensions["fieldsync"] = Services(store, open_gateway_database(data_dir))
 
 
 def services() -> Services:

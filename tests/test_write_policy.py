@@ -23,6 +23,7 @@ from support.county import (
 
 from schemas.rejection_notice import notice_id
 from server.demo_county import recorded_by
+from server.services import services
 from sync.errors import NotFound
 from sync.http_client import quote_id
 
@@ -240,3 +241,14 @@ def test_the_english_half_of_a_refusal_names_the_field(village: County) -> None:
     assert row["reason"] == (
         "started_at: 缺少必填字段。 / started_at: Missing data for required field."
     )
+
+
+def test_a_household_and_its_visit_in_one_push_leave_nothing_unresolved(
+    village: County,
+) -> None:
+    household, visit, _ = village_records(VILLAGE, 1, seed=22, author="wangfang")
+    rows = push(village, "wangfang", [visit, household])
+    assert all(row.get("ok") for row in rows), rows
+    with village.app.app_context(), services().db.read() as conn:
+        (kept,) = conn.execute("SELECT COUNT(*) FROM unresolved_references").fetchone()
+    assert kept == 0  # not even a row the listing would filter out later

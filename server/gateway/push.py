@@ -6,8 +6,7 @@
    `bad_request` row of its own and goes no further.
 2. The scope index catches up, in its own thread, with every change the store made
    before the push arrived, so scope and ownership are judged on what is there.
-3. Meanwhile the schemas judge the documents (`validation.Validator`: in worker
-   processes while several large pushes are judged at once).
+3. Meanwhile the schemas judge the documents (`validation.verdict`).
 4. Each document is judged by the write policy (`server.policy.judge`) against its
    index entry, its current winning revision, the roster and the documents it refers
    to (read for the whole push in a few queries); a replicated path that rewrites the
@@ -64,7 +63,7 @@ from .quarantine import (
     summarise_flood,
 )
 from .scope import IndexEntry, Member
-from .validation import RequestBody, Verdict, is_formed
+from .validation import Verdict, is_formed, verdict
 
 WRITE_PART = 500  # accepted documents per store call
 
@@ -75,12 +74,9 @@ MALFORMED_ROW = {
 }
 
 
-def save_pushed(
-    docs: Iterable[object], new_edits: bool, body: RequestBody | None = None
-) -> list[dict]:
+def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
     """Judge every pushed document; write the accepted ones, keep the refused ones in the
-    quarantine. One row per document, in order. `body`: the request `docs` came in, when
-    they are its `docs` member as sent (the schemas may judge them from it)."""
+    quarantine. One row per document, in order."""
     config = current_app.config
     docs = list(docs)
     if len(docs) > int(config["MAX_BULK_DOCS"]):
@@ -92,7 +88,7 @@ def save_pushed(
     # Scope is judged on an index holding every change made before the push arrived; the
     # store is asked for those while the schemas judge (the wait is mostly the store's).
     caught_up = index.catch_up_meanwhile(needed_as_of=g.arrived)
-    verdicts = services().validator.verdicts([doc for _, doc in formed], body)
+    verdicts = [verdict(doc) for _, doc in formed]
     caught_up.result()
     decisions = push.judge(formed, verdicts)
     push.refuse_floods(decisions, len(docs))
@@ -140,15 +136,23 @@ class _Push:
         """The policy's decision on every formed document, in order."""
         store = services().store
         facts = _PushFacts.gather(store, self.user, [doc for _, doc in formed])
-        decisions = []
+        judged_all = []
         for (index, doc), judged in zip(formed, verdicts, strict=True):
             judgement: Judgement = judge(doc, self.user, facts.about(doc), judged)
             reasons = judgement.reasons
             if not reasons and not self.new_edits and doc["_id"] in facts.known:
                 if _rewrites_history(doc):
                     reasons = [HISTORY_REWRITTEN]
+            judged_all.append((index, doc, judged, judgement.unresolved, reasons))
+        # A reference to a document accepted in this same push (a new household and its
+        # first visit) is no unresolved one.
+        arriving = {doc["_id"] for _, doc, _, _, reasons in judged_all if not reasons}
+        decisions = []
+        for index, doc, judged, unresolved, reasons in judged_all:
             device = self.device or _device_of(doc)
-            pushed = Pushed(doc, self.user, device, judged, tuple(judgement.unresolved))
+            still = tuple(ref for ref in unresolved if ref[1] not in arriving)
+            existed = doc["_id"] in facts.known
+            pushed = Pushed(doc, self.user, device, judged, still, existed)
             decisions.append(_Decision(index, pushed, reasons))
         return self._replays_accepted(store, decisions, facts.known)
 

@@ -43,6 +43,7 @@ class Pushed:
     verdict: Verdict | None = None  # the schemas' verdict, when judged ahead for a batch
     # References to documents the server has not seen yet, as (field, id).
     unresolved: tuple[tuple[str, str], ...] = ()
+    existed: bool = False  # whether the server held the document when it was judged
 
 
 class Ledger:
@@ -95,16 +96,22 @@ class Ledger:
                     for p, reasons in self.refused
                 ],
             )
-            # An accepted revision is logged once: a replayed push wrote nothing new.
+            rows = [
+                (str(p.doc.get("_id")), rev, p.user.username, p.device, outcome, now, p.existed)
+                for p, outcome, rev in self.outcomes
+            ]
             conn.executemany(
                 "INSERT INTO write_log (doc_id, rev, username, device, outcome, at)"
-                " SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE ?5 != 'accepted' OR NOT EXISTS"
-                " (SELECT 1 FROM write_log WHERE doc_id = ?1 AND rev = ?2"
-                " AND outcome = 'accepted')",
-                [
-                    (str(p.doc.get("_id")), rev, p.user.username, p.device, outcome, now)
-                    for p, outcome, rev in self.outcomes
-                ],
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [row[:6] for row in rows if not (row[4] == "accepted" and row[6])],
+            )
+            # An accepted revision is logged once: a replayed push wrote nothing new (only a
+            # document the server held already can be a replay, so only those are looked up).
+            conn.executemany(
+                "INSERT INTO write_log (doc_id, rev, username, device, outcome, at)"
+                " SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS (SELECT 1 FROM write_log"
+                " WHERE doc_id = ?1 AND rev = ?2 AND outcome = 'accepted')",
+                [row[:6] for row in rows if row[4] == "accepted" and row[6]],
             )
             # Accepted with references to documents not seen yet: listed for staff until
             # those documents arrive (the scope index settles them as it reads them).

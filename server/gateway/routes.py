@@ -28,7 +28,6 @@ from ..services import services
 from . import all_docs, feeds, find, local_docs, multipart
 from .push import save_pushed
 from .scope import IndexEntry, ScopeIndex
-from .validation import RequestBody
 
 bp = Blueprint("gateway", __name__, url_prefix="/db")
 bp.register_error_handler(StoreError, store_error)
@@ -255,7 +254,7 @@ def bulk_docs() -> Response:
     new_edits = body.get("new_edits", True)
     if not isinstance(new_edits, bool):
         raise BadRequest("new_edits must be true or false")
-    rows = save_pushed(docs, new_edits, RequestBody(request.get_data(cache=True), gzipped()))
+    rows = save_pushed(docs, new_edits)
     if new_edits:
         return reply(rows, 201)
     return reply([row for row in rows if "error" in row], 201)

@@ -256,9 +256,9 @@ class ScopeIndex:
         entries = [self._index_entry(conn, row, last + n) for n, row in enumerate(rows, start=1)]
         _index_roster(conn, rows)
         # A reference accepted before its document arrived is settled once it is here.
-        conn.executemany(
-            "DELETE FROM unresolved_references WHERE ref_id = ?",
-            [(row["id"],) for row in rows if not row.get("deleted")],
+        conn.execute(
+            "DELETE FROM unresolved_references WHERE ref_id IN (SELECT value FROM json_each(?))",
+            (dump_json([row["id"] for row in rows if not row.get("deleted")]),),
         )
         conn.executemany(
             "INSERT OR REPLACE INTO scope_index (doc_id, gseq, county, township, village, grid,"
