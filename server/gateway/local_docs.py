@@ -11,8 +11,9 @@ import json
 
 from flask import Response, request
 
-from sync.documents import check_json_value, dump_json, local_doc_id
-from sync.errors import BadRequest, Conflict, NotFound
+from sync import arguments
+from sync.documents import dump_json
+from sync.errors import Conflict, NotFound
 
 from ..accounts.auth import current_user
 from ..http_io import json_body, reply
@@ -20,7 +21,7 @@ from ..services import services
 
 
 def local_doc(local_id: str) -> Response:
-    local_id = local_doc_id(local_id)
+    local_id = arguments.local_id(local_id)
     username = current_user().username
     db = services().db
     if request.method == "GET":
@@ -36,11 +37,10 @@ def local_doc(local_id: str) -> Response:
     body: dict = {}
     if request.method == "PUT":
         doc = json_body()
-        if not isinstance(doc, dict):
-            raise BadRequest("a _local document must be a JSON object")
-        check_json_value(doc, f"_local/{local_id}")
-        given = doc.get("_rev", given)
-        body = {k: v for k, v in doc.items() if not k.startswith("_")}
+        _, claimed, body = arguments.local_doc(
+            {**doc, "_id": local_id} if isinstance(doc, dict) else doc
+        )
+        given = claimed if claimed is not None else given
     with db.write() as conn:
         row = conn.execute(
             "SELECT rev FROM local_docs WHERE username = ? AND local_id = ?", (username, local_id)

@@ -16,8 +16,7 @@ from collections.abc import Iterable
 
 from flask import Blueprint, Response, current_app, g, request
 
-from sync import revtree
-from sync.documents import check_doc_id
+from sync import arguments, revtree
 from sync.errors import BadRequest, Forbidden, NotFound, StoreError, TooLarge
 from sync.store import Store
 
@@ -58,8 +57,7 @@ def _catch_up() -> None:
     g.arrived = time.monotonic()
     # `_local` documents are the caller's own (local_docs.py), never looked up in the
     # index: a replicator's checkpoint, after every batch, need not wait for it. A push
-    # catches up while the schemas judge it (save_pushed), `_revs_diff` only when it
-    # must (revs_diff).
+    # catches up while the schemas judge it (save_pushed).
     if request.endpoint not in _CATCH_UP_ELSEWHERE:
         # Changes made before this request must be in the index; a run that began
         # after it arrived (another request's, while this one waited) has them.
@@ -69,7 +67,6 @@ def _catch_up() -> None:
 _CATCH_UP_ELSEWHERE = frozenset(
     {
         "gateway.local_doc",
-        "gateway.revs_diff",
         "gateway.bulk_docs",
         "gateway.put_doc",
         "gateway.delete_doc",
@@ -157,28 +154,13 @@ bp.add_url_rule("/_index", "create_index", view_func=find.create_index, methods=
 
 @bp.post("/_revs_diff")
 def revs_diff() -> Response:
-    body = json_body()
-    if not isinstance(body, dict):
-        raise BadRequest("_revs_diff needs an object of {id: [revs]}")
-    # Every entry is checked here, alike for every id. A document the index has never
-    # seen (a new one: nearly every id a tablet asks about) or one the caller may not
-    # see is answered here as wholly missing, the store's answer for a missing document,
-    # so neither an error, an entry's shape nor its position tells a hidden document
-    # from a missing one. Only documents the caller sees are asked of the store.
-    for doc_id, revs in body.items():
-        check_doc_id(doc_id)
-        if not isinstance(revs, list):
-            raise BadRequest(f"_revs_diff: revisions of {doc_id[:80]!r} must be a list")
-    wanted = {doc_id: [revtree.normalize_rev(rev) for rev in revs] for doc_id, revs in body.items()}
+    # Every entry is checked first, alike for every id. A document the caller may not see
+    # is answered as wholly missing, the store's answer for a missing document, so neither
+    # an error, an entry's shape nor its position tells a hidden document from a missing
+    # one; only documents the caller sees are asked of the store, on an index holding
+    # every change made before the request (one may have left the caller's scope).
+    wanted = arguments.revs_diff(json_body())
     seen = _seen(wanted)
-    if seen:
-        # One of them may have left the caller's scope since the index last read the
-        # store: asked again on an index holding every change made before this request.
-        # Without such an id there is nothing to wait for: a document the index has not
-        # read yet is answered as missing, so the replicator sends it, and the push is
-        # judged on a caught-up index (one the store holds is answered as done, _Push.save).
-        scope_index().catch_up(needed_as_of=g.arrived)
-        seen = _seen(wanted)
     stored = services().store.revs_diff({i: wanted[i] for i in seen}) if seen else {}
     answer = {}
     for doc_id, revs in wanted.items():
@@ -251,9 +233,7 @@ def bulk_docs() -> Response:
     docs = body.get("docs") if isinstance(body, dict) else None
     if not isinstance(docs, list):
         raise BadRequest('_bulk_docs needs {"docs": [...]}')
-    new_edits = body.get("new_edits", True)
-    if not isinstance(new_edits, bool):
-        raise BadRequest("new_edits must be true or false")
+    new_edits = arguments.flag(body.get("new_edits", True), "new_edits")
     rows = save_pushed(docs, new_edits)
     if new_edits:
         return reply(rows, 201)
@@ -291,16 +271,8 @@ def get_doc(doc_id: str) -> Response:
     store = services().store
     open_revs = request.args.get("open_revs")
     if open_revs is not None:
-        revs = "all" if open_revs == "all" else json_arg("open_revs")
-        if revs != "all" and (
-            not isinstance(revs, list) or not all(isinstance(r, str) for r in revs)
-        ):
-            raise BadRequest('open_revs must be "all" or a JSON array of revisions')
-        atts_since = json_arg("atts_since")
-        if atts_since is not None and (
-            not isinstance(atts_since, list) or not all(isinstance(r, str) for r in atts_since)
-        ):
-            raise BadRequest("atts_since must be a JSON array of revisions")
+        revs = arguments.open_revs("all" if open_revs == "all" else json_arg("open_revs"))
+        atts_since = arguments.atts_since(json_arg("atts_since"))
         mixed = multipart.wants_mixed(request.headers.get("Accept", ""))
         if revs != "all" and flag("latest"):
             revs = list(
