@@ -4,9 +4,9 @@
 1. A push of more than MAX_BULK_DOCS documents is refused whole (413), before anything
    is judged. Every entry must be an object with a string `_id`; any other gets a
    `bad_request` row of its own and goes no further.
-2. The scope index catches up, in its own thread, with every change the store made
-   before the push arrived, so scope and ownership are judged on what is there.
-3. Meanwhile the schemas judge the documents (`validation.verdict`).
+2. The scope index catches up with every change the store made before the push
+   arrived, so scope and ownership are judged on what is there.
+3. The schemas judge the documents (`validation.verdict`).
 4. Each document is judged by the write policy (`server.policy.judge`) against its
    index entry, its current winning revision, the roster and the documents it refers
    to (read for the whole push in a few queries); a replicated path that rewrites the
@@ -85,11 +85,9 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
     push.rows = [None if is_formed(doc) else dict(MALFORMED_ROW) for doc in docs]
     formed = [(index, doc) for index, doc in enumerate(docs) if is_formed(doc)]
     index = services().scope
-    # Scope is judged on an index holding every change made before the push arrived; the
-    # store is asked for those while the schemas judge (the wait is mostly the store's).
-    caught_up = index.catch_up_meanwhile(needed_as_of=g.arrived)
+    # Scope is judged on an index holding every change made before the push arrived.
+    index.catch_up(needed_as_of=g.arrived)
     verdicts = [verdict(doc) for _, doc in formed]
-    caught_up.result()
     decisions = push.judge(formed, verdicts)
     push.refuse_floods(decisions, len(docs))
     try:

@@ -19,7 +19,6 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -78,7 +77,6 @@ class ScopeIndex:
         self._being_written: dict[tuple[str, str], Mapping] = {}  # see writing()
         self._written_lock = threading.Lock()
         self._fresh_as_of = float("-inf")  # when the last completed run began reading
-        self._helpers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="scope-index")
         # Waiting feeds sleep on this; a catch-up that indexed anything wakes them all.
         self._indexed = threading.Condition()
         self._latest: int | None = None  # the index's gateway seq, once read
@@ -146,13 +144,6 @@ class ScopeIndex:
             self._fresh_as_of = started
             return indexed
 
-    def catch_up_meanwhile(self, *, needed_as_of: float) -> Future[int]:
-        """`catch_up` in a thread of the index's own, for a caller with work to do while
-        the store answers (a push, judged by the schemas meanwhile)."""
-        running = self._helpers.submit(self.catch_up, needed_as_of=needed_as_of)
-        running.add_done_callback(_log_failure)  # also when the caller never asks
-        return running
-
     def latest_gseq(self) -> int:
         """The index's newest gateway sequence number (0 when empty)."""
         with self._indexed:
@@ -211,7 +202,6 @@ class ScopeIndex:
         self._closing.set()
         with self._indexed:
             self._indexed.notify_all()
-        self._helpers.shutdown()
 
     def _with_docs(
         self, rows: list[dict], written: Mapping[tuple[str, str], Mapping], since: object
@@ -517,12 +507,6 @@ def _entry(row: tuple) -> IndexEntry:
     return IndexEntry(
         doc_id, gseq, place, doc_type, bool(personal), bool(deleted), json.loads(leaves)
     )
-
-
-def _log_failure(done: Future[int]) -> None:
-    if not done.cancelled() and done.exception() is not None:
-        # The type only: a store error's text may hold a URL with credentials.
-        log.warning("scope index catch-up failed (%s)", type(done.exception()).__name__)
 
 
 def _set_checkpoint(conn, seq: object) -> None:  # noqa: ANN001 - sqlite3
