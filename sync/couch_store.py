@@ -74,11 +74,21 @@ class CouchStore(Store):
         self._has_bulk_get = True
         self._local_revs: dict[str, str] = {}  # _local path -> the rev this store wrote
         if create:
-            try:
-                self.http.request("PUT")
-            except StoreError as exc:
-                if exc.status != 412:  # 412: it exists already
-                    raise
+            self._create_if_missing()
+
+    def _create_if_missing(self) -> None:
+        """Look first, create only a missing database: CouchDB answers a member who may
+        read and write an existing database, but not create one, 401 for a PUT."""
+        try:
+            self.http.request("GET")
+            return
+        except NotFound:
+            pass
+        try:
+            self.http.request("PUT")
+        except StoreError as exc:
+            if exc.status != 412:  # 412: created meanwhile by somebody else
+                raise
 
     def close(self) -> None:
         self.http.close()

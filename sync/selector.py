@@ -34,7 +34,8 @@ def _collation_rank(value: object) -> int:
     return 6
 
 
-def _compare(left: object, right: object) -> int:
+def collate(left: object, right: object) -> int:
+    """CouchDB's view collation of two JSON values: negative, zero or positive."""
     rank_l, rank_r = _collation_rank(left), _collation_rank(right)
     if rank_l != rank_r:
         return -1 if rank_l < rank_r else 1
@@ -42,14 +43,14 @@ def _compare(left: object, right: object) -> int:
         return (left > right) - (left < right)  # type: ignore[operator]
     if rank_l == 5:
         for a, b in zip(left, right, strict=False):  # type: ignore[call-overload]
-            if (order := _compare(a, b)) != 0:
+            if (order := collate(a, b)) != 0:
                 return order
         return (len(left) > len(right)) - (len(left) < len(right))  # type: ignore[arg-type]
     return 0
 
 
 def _ordered(test: Callable[[int], bool], operand: object) -> Predicate:
-    return lambda value: value is not _MISSING and test(_compare(value, operand))
+    return lambda value: value is not _MISSING and test(collate(value, operand))
 
 
 def _regex(operand: object) -> Predicate:
@@ -70,7 +71,7 @@ def _in(operand: object, negate: bool) -> Predicate:
         if value is _MISSING:
             return negate
         candidates = value if isinstance(value, list) else [value]
-        hit = any(_compare(c, o) == 0 for c in candidates for o in operand)
+        hit = any(collate(c, o) == 0 for c in candidates for o in operand)
         return hit != negate
 
     return test
@@ -89,7 +90,7 @@ def _size(operand: object) -> Predicate:
 
 _FIELD_OPS: dict[str, Callable[[object], Predicate]] = {
     "$eq": lambda o: _ordered(lambda c: c == 0, o),
-    "$ne": lambda o: lambda v: v is _MISSING or _compare(v, o) != 0,
+    "$ne": lambda o: lambda v: v is _MISSING or collate(v, o) != 0,
     "$gt": lambda o: _ordered(lambda c: c > 0, o),
     "$gte": lambda o: _ordered(lambda c: c >= 0, o),
     "$lt": lambda o: _ordered(lambda c: c < 0, o),

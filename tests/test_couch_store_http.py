@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from support.couchdb import new_database
 from support.fault_proxy import FakeSleep, Fault, FaultPlan, FaultProxy
 
 from sync.couch_store import CouchStore
@@ -100,3 +101,25 @@ def test_one_factory_opens_every_store_with_its_options(couch_url: str, tmp_path
         open_store(f"{couch_url}/x", revs_limit=7)
     with pytest.raises(FileNotFoundError):
         open_store(tmp_path / "absent.sqlite", create=False)
+
+
+def test_a_member_who_may_not_create_databases_opens_an_existing_one(apache_couchdb: str) -> None:
+    """Found: `fieldsync replicate` opens its target with create=True; CouchDB answers a
+    PUT of a non-admin with 401 even when the database exists, which read as a wrong
+    password although the password was right."""
+    url = new_database(apache_couchdb)
+    base = url.rsplit("/", 1)[0]
+    name = f"member-{uuid.uuid4().hex[:8]}"
+    made = requests.put(
+        f"{base}/_users/org.couchdb.user:{name}",
+        json={"name": name, "password": "member-pass", "roles": [], "type": "user"},
+        timeout=30,
+    )
+    assert made.status_code == 201, made.text
+    secured = requests.put(
+        f"{url}/_security", json={"members": {"names": [name]}, "admins": {}}, timeout=30
+    )
+    assert secured.status_code == 200, secured.text
+    bare = url.split("@", 1)[1]
+    with CouchStore(f"http://{name}:member-pass@{bare}", create=True) as store:
+        assert store.put({"_id": "a", "x": 1}).startswith("1-")

@@ -22,7 +22,7 @@ from flask import Response
 
 from sync.documents import dump_json
 from sync.errors import BadRequest, Forbidden
-from sync.selector import _compare, compile_selector
+from sync.selector import collate, compile_selector
 
 from ..accounts.auth import current_user
 from ..accounts.users import User
@@ -263,7 +263,7 @@ class _SortKey:
         self.value = value
 
     def __lt__(self, other: _SortKey) -> bool:
-        return _compare(self.value, other.value) < 0
+        return collate(self.value, other.value) < 0
 
 
 def _project(doc: dict, fields: list[list[str]] | None) -> dict:

@@ -77,7 +77,13 @@ def running_couchdb(data_dir: Path) -> Iterator[str]:
                     f"CouchDB exited with {process.returncode}: {_log_tail(data_dir)}"
                 )
             try:
-                if requests.get(f"{base}/_up", timeout=2).status_code == 200:
+                # Up, and its system databases made (a single node makes _users and
+                # _replicator just after it starts answering).
+                ready = requests.get(f"{base}/_up", timeout=2).status_code == 200 and all(
+                    requests.get(f"{base}/{name}", auth=ADMIN, timeout=2).status_code == 200
+                    for name in ("_users", "_replicator")
+                )
+                if ready:
                     break
             except requests.RequestException:
                 pass
