@@ -27,7 +27,7 @@ from ..app import create_app
 from ..demo_county import COUNTY, DemoCounty
 from ..services import services
 from .demo_dir import MARKER, DemoDir, State
-from .demo_tour import show_guarantees
+from .demo_tour import show_guarantees, show_write_policy
 from .serve import host_option, port_option, run_server
 
 BATCH = 500
@@ -114,6 +114,8 @@ def demo(
         if build:
             with app.app_context():
                 _enrol_demo_accounts(services().store, UserStore(services().db))
+            volunteer, lead = (account.username for account in DEMO_ACCOUNTS[:2])
+            show_write_policy(app, volunteer, lead, DEMO_PASSWORD)
             directory.finish()
     except BaseException:
         app.extensions["fieldsync"].close()

@@ -1,19 +1,22 @@
-"""The demo's walk-through of what the document core guarantees, on the demo county:
-a bad record refused with bilingual reasons, a retried save giving the same
-revision, and two tablets' offline edits kept as a conflict."""
+"""The demo's walk-through of what the system guarantees, on the demo county: a bad
+record refused with bilingual reasons, a retried save giving the same revision, two
+tablets' offline edits kept as a conflict, and the county server's write policy."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 import click
+from flask import Flask
 
 from schemas import DocumentInvalid, validate_document
 from sync import SqliteStore, Store
 from sync.errors import StoreError
+from sync.http_client import quote_id
 
-from ..demo_county import DemoCounty
+from ..demo_county import DemoCounty, recorded_by
 
 
 def show_guarantees(county: DemoCounty, store: Store, data_dir: Path) -> None:
@@ -95,3 +98,44 @@ def _copy(source: Store, target: Store, doc_id: str) -> None:
     failures = target.bulk_docs(leaves, new_edits=False)
     if failures:
         raise StoreError(json.dumps(failures, ensure_ascii=False))
+
+
+def show_write_policy(app: Flask, volunteer: str, lead: str, password: str) -> None:
+    """Pushes through the county server's own `/db/` (in process, as tablets would over
+    HTTP): the write policy deciding who may write what."""
+    client = app.test_client()
+    county = DemoCounty(seed=20241202)
+    village = county.villages[0]
+    headers = {name: _basic(name, password) for name in (volunteer, lead)}
+
+    def push(who: str, doc: dict) -> dict:
+        answer = client.post("/db/_bulk_docs", json={"docs": [doc]}, headers=headers[who])
+        (row,) = answer.get_json()
+        return row
+
+    own, theirs, forwarded = (
+        recorded_by([county.patrol(village)], name)[0] for name in (volunteer, lead, volunteer)
+    )
+    click.echo("\n4. The county server decides who may write what 县级服务器把关谁能写什么:")
+    steps = [
+        (f"{volunteer} pushes a patrol of their own 志愿者提交自己的巡逻记录", volunteer, own),
+        (f"{volunteer} pushes a patrol in {lead}'s name 志愿者冒用站长的名字", volunteer, theirs),
+        (f"{lead} forwards a volunteer's patrol 站长转交志愿者的记录", lead, forwarded),
+    ]
+    for label, who, doc in steps:
+        row = push(who, doc)
+        outcome = "accepted 已接收" if row.get("ok") else f"refused 拒收: {row['reason']}"
+        click.echo(f"   {label}: {outcome}")
+    stored = client.get(f"/db/{quote_id(own['_id'])}", headers=headers[volunteer]).get_json()
+    answer = client.delete(
+        f"/db/{quote_id(own['_id'])}", query_string={"rev": stored["_rev"]}, headers=headers[lead]
+    )
+    click.echo(
+        f"   {lead} deletes it as the station's lead 站长可删除本站记录: "
+        + ("accepted 已接收" if answer.status_code == 201 else answer.get_json()["reason"])
+    )
+
+
+def _basic(username: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {token}", "X-Fieldsync-Device": f"demo-{username}"}
