@@ -124,7 +124,7 @@ def show_write_policy(app: Flask, volunteer: str, lead: str, password: str) -> N
     ]
     for label, who, doc in steps:
         row = push(who, doc)
-        outcome = "accepted 已接收" if row.get("ok") else f"refused 拒收: {row['reason']}"
+        outcome = "accepted 已接收" if row.get("ok") else f"not accepted 不予接收: {row['reason']}"
         click.echo(f"   {label}: {outcome}")
     stored = client.get(f"/db/{quote_id(own['_id'])}", headers=headers[volunteer]).get_json()
     answer = client.delete(
