@@ -58,8 +58,12 @@ def test_demo_builds_a_valid_county_and_shows_the_guarantees(tmp_path: Path) -> 
         "home_visit",
         "patrol",
         "water_source",
+        "rejection_notice",  # the write policy's demonstration: a patrol in another's name
     }
     assert len(conflicted) == 1  # the household both tablets edited offline
+    policy = result.output.split("4. The county server decides")[1]
+    assert policy.count("accepted 已接收") == 3 and policy.count("不予接收") == 1
+    assert "The author of a new record must be you: user:xiaowang." in policy
 
 
 def test_replicate_command_copies_scoped_data_and_merges_conflicts(tmp_path: Path) -> None:
