@@ -16,13 +16,13 @@ from marshmallow import Schema, validates_schema
 from .fields import (
     SERVER_OWNED,
     AwareDateTime,
-    BaseSchema,
     Choice,
     DocId,
     Int,
     Location,
     Nested,
     PlaceCode,
+    RuledSchema,
     Text,
     Token,
     raise_if,
@@ -63,7 +63,7 @@ REVIEW_STATES: tuple[str, ...] = ("pending", "approved", "returned")
 DEVICE_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"
 
 
-class Review(BaseSchema):
+class Review(RuledSchema):
     """County staff's verdict on a record; written by the server only."""
 
     state = Choice(REVIEW_STATES, required=True)
@@ -71,19 +71,23 @@ class Review(BaseSchema):
     at = AwareDateTime(allow_none=True)
     comment = Text(max_length=1000, allow_none=True)
 
-    @validates_schema
-    def _check_review(self, data: dict[str, Any], **kwargs: Any) -> None:
-        errors: dict[str, list[str]] = {}
-        if data["state"] != "pending":
-            for name in ("by", "at"):
-                if data.get(name) is None:
-                    errors[name] = [msg("review_needs_reviewer")]
-        if data["state"] == "returned" and data.get("comment") is None:
-            errors["comment"] = [msg("review_needs_comment")]
-        raise_if(errors)
+    rules = (
+        {
+            "rule": "required_when",
+            "fields": ["by", "at"],
+            "when": {"field": "state", "not_in": ["pending"]},
+            "message": "review_needs_reviewer",
+        },
+        {
+            "rule": "required_when",
+            "fields": ["comment"],
+            "when": {"field": "state", "in": ["returned"]},
+            "message": "review_needs_comment",
+        },
+    )
 
 
-class Envelope(BaseSchema):
+class Envelope(RuledSchema):
     """Fields and rules common to every document type.
 
     Subclasses set `doc_type` and `version`, and override a field to tighten it
@@ -108,6 +112,16 @@ class Envelope(BaseSchema):
     review = Nested(Review, allow_none=True, metadata=SERVER_OWNED)
     server_received_at = AwareDateTime(allow_none=True, metadata=SERVER_OWNED)
 
+    rules = (
+        {
+            "rule": "at_least",
+            "field": "updated_at",
+            "than": "created_at",
+            "message": "updated_before_created",
+        },
+    )
+
+    # The document's kind and version are the app's own, never typed: not rules.
     @validates_schema
     def _check_envelope(self, data: dict[str, Any], **kwargs: Any) -> None:
         errors: dict[str, list[str]] = {}
@@ -117,8 +131,6 @@ class Envelope(BaseSchema):
             errors["_id"] = [msg("id_prefix_mismatch")]
         if data["schema_version"] != self.version:
             errors["schema_version"] = [msg("version_mismatch", expected=self.version)]
-        if data["updated_at"] < data["created_at"]:
-            errors["updated_at"] = [msg("updated_before_created")]
         raise_if(errors)
 
 

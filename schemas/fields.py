@@ -13,13 +13,14 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
-from marshmallow import RAISE, Schema, ValidationError, fields
+from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
 
 from .ids import doc_id_error
 from .messages import msg
 from .places import PLACE_LEVELS, is_place_code, level_names, place_level
+from .rules import Rule, check_declared, check_rules
 from .validators import Range
 
 # Field metadata flags read by the registry (and, later, by the server).
@@ -36,6 +37,26 @@ class BaseSchema(Schema):
 
     class Meta:
         unknown = RAISE
+
+
+class RuledSchema(BaseSchema):
+    """A schema with cross-field rules declared as data (`schemas/rules.py`). `rules`
+    holds a class's own; `all_rules` adds those of its bases, theirs first."""
+
+    rules: ClassVar[tuple[Rule, ...]] = ()
+    all_rules: ClassVar[tuple[Rule, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("rules", ())
+        check_declared(own, cls.__name__)
+        cls.all_rules = tuple(
+            rule for klass in reversed(cls.__mro__) for rule in klass.__dict__.get("rules", ())
+        )
+
+    @validates_schema
+    def _check_rules(self, data: dict[str, Any], **kwargs: Any) -> None:
+        raise_if(check_rules(self.all_rules, data))
 
 
 class _Bilingual:
@@ -267,7 +288,7 @@ class Location(BaseSchema):
     taken_at = AwareDateTime(allow_none=True)
 
 
-def raise_if(errors: Mapping[str, list[str]]) -> None:
+def raise_if(errors: Mapping[str, Any]) -> None:
     """Raise the errors a schema-level check collected, each under its field."""
     if errors:
         raise ValidationError(dict(errors))

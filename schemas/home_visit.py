@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import validates_schema
-
 from .envelope import FieldRecordEnvelope
 from .fields import (
     PERSONAL,
@@ -18,12 +16,11 @@ from .fields import (
     List,
     Nested,
     Number,
+    RuledSchema,
     Text,
     Token,
-    raise_if,
 )
 from .household import vulnerability_list
-from .messages import msg
 from .validators import Length, Range, Unique
 
 SERVICES: tuple[str, ...] = (
@@ -44,17 +41,18 @@ BLOOD_PRESSURE_PATTERN = r"[0-9]{2,3}/[0-9]{2,3}"
 NEED_ID_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"
 
 
-class Health(BaseSchema):
+class Health(RuledSchema):
     temperature_c = Number(allow_none=True, validate=Range(34, 43))
     blood_pressure = Token(BLOOD_PRESSURE_PATTERN, "blood_pressure_invalid", allow_none=True)
 
-    @validates_schema
-    def _check_blood_pressure(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if data.get("blood_pressure") is None:
-            return
-        systolic, diastolic = (int(part) for part in data["blood_pressure"].split("/"))
-        if systolic <= diastolic:
-            raise_if({"blood_pressure": [msg("blood_pressure_invalid")]})
+    rules = (
+        {
+            "rule": "parts_decreasing",
+            "field": "blood_pressure",
+            "separator": "/",
+            "message": "blood_pressure_invalid",
+        },
+    )
 
 
 class Need(BaseSchema):
@@ -98,16 +96,22 @@ class HomeVisit(FieldRecordEnvelope):
     )
     follow_up = Nested(FollowUp, allow_none=True, metadata=PERSONAL)
 
-    @validates_schema
-    def _check_home_visit(self, data: dict[str, Any], **kwargs: Any) -> None:
-        errors: dict[str, Any] = {}
-        if not data.get("services") and not data.get("needs"):
-            errors["services"] = [msg("services_or_needs")]
-        follow_up = data.get("follow_up")
-        # Compare with the visit's local date, in the offset the tablet recorded.
-        if follow_up is not None and follow_up["due_on"] < data["visited_at"].date():
-            errors["follow_up"] = {"due_on": [msg("follow_up_before_visit")]}
-        raise_if(errors)
+    rules = (
+        {
+            "rule": "any_of",
+            "fields": ["services", "needs"],
+            "at": "services",
+            "message": "services_or_needs",
+        },
+        # Against the visit's local date, in the offset the tablet recorded.
+        {
+            "rule": "at_least",
+            "field": "follow_up.due_on",
+            "than": "visited_at",
+            "as": "local_date",
+            "message": "follow_up_before_visit",
+        },
+    )
 
 
 def _split_services(value: str) -> list[str]:

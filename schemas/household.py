@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import validates_schema
-
 from .envelope import FieldRecordEnvelope
-from .fields import PERSONAL, BaseSchema, Choice, Int, List, Nested, Text, Token, raise_if
-from .messages import msg
+from .fields import PERSONAL, BaseSchema, Choice, Int, List, Nested, Text, Token
 from .validators import Length, Range, Unique
 
 VULNERABILITIES: tuple[str, ...] = (
@@ -46,20 +43,20 @@ class Household(FieldRecordEnvelope):
     phone = Token(PHONE_PATTERN, "phone_invalid", allow_none=True, metadata=PERSONAL)
     vulnerability = vulnerability_list(allow_none=True, metadata=PERSONAL)
 
-    @validates_schema
-    def _check_household(self, data: dict[str, Any], **kwargs: Any) -> None:
-        errors: dict[str, Any] = {}
-        members = data.get("members") or []
-        if len(members) > data["size"]:
-            errors["members"] = [msg("members_exceed_size")]
-        else:
-            # The record's own creation year bounds birth years: no clock read needed.
-            year = data["created_at"].year
-            late = {
-                index: {"birth_year": [msg("birth_year_future")]}
-                for index, member in enumerate(members)
-                if member.get("birth_year") is not None and member["birth_year"] > year
-            }
-            if late:
-                errors["members"] = late
-        raise_if(errors)
+    rules = (
+        {
+            "rule": "count_at_most",
+            "field": "members",
+            "than": "size",
+            "message": "members_exceed_size",
+        },
+        # The record's own creation year bounds birth years: no clock read needed.
+        {
+            "rule": "each_at_most",
+            "field": "members",
+            "item": "birth_year",
+            "than": "created_at",
+            "as": "year",
+            "message": "birth_year_future",
+        },
+    )

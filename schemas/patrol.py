@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from marshmallow import validates_schema
-
 from .envelope import FieldRecordEnvelope
 from .fields import (
     AwareDateTime,
@@ -17,10 +15,9 @@ from .fields import (
     List,
     Nested,
     Number,
+    RuledSchema,
     Text,
-    raise_if,
 )
-from .messages import msg
 from .validators import Length, Range, Unique
 
 INCIDENT_KINDS: tuple[str, ...] = (
@@ -46,7 +43,7 @@ class TrackPoint(BaseSchema):
     at = AwareDateTime(required=True)
 
 
-class Incident(BaseSchema):
+class Incident(RuledSchema):
     kind = Choice(INCIDENT_KINDS, required=True)
     description = Text(max_length=2000, required=True)
     action_taken = Text(max_length=2000, allow_none=True)
@@ -57,18 +54,8 @@ class Incident(BaseSchema):
     reached_at = AwareDateTime(allow_none=True)
     on_site_at = AwareDateTime(allow_none=True)
 
-    @validates_schema
-    def _check_response_times(self, data: dict[str, Any], **kwargs: Any) -> None:
-        # Times may be partly recorded; compare each with the latest earlier one given.
-        errors: dict[str, list[str]] = {}
-        previous: str | None = None
-        for name in RESPONSE_TIMES:
-            if data.get(name) is None:
-                continue
-            if previous is not None and data[name] < data[previous]:
-                errors[name] = [msg("time_order", field=name, previous=previous)]
-            previous = name
-        raise_if(errors)
+    # Times may be partly recorded: each is compared with the latest earlier one given.
+    rules = ({"rule": "in_order", "fields": list(RESPONSE_TIMES), "message": "time_order"},)
 
 
 class Patrol(FieldRecordEnvelope):
@@ -82,14 +69,21 @@ class Patrol(FieldRecordEnvelope):
     track = List(Nested(TrackPoint), allow_none=True, validate=Length(max=20000))
     incidents = List(Nested(Incident), allow_none=True, validate=Length(max=200))
 
-    @validates_schema
-    def _check_patrol_times(self, data: dict[str, Any], **kwargs: Any) -> None:
-        errors: dict[str, list[str]] = {}
-        if data["ended_at"] < data["started_at"]:
-            errors["ended_at"] = [msg("ended_before_started")]
-        elif data["ended_at"] - data["started_at"] > MAX_PATROL:
-            errors["ended_at"] = [msg("patrol_too_long")]
-        raise_if(errors)
+    rules = (
+        {
+            "rule": "at_least",
+            "field": "ended_at",
+            "than": "started_at",
+            "message": "ended_before_started",
+        },
+        {
+            "rule": "within",
+            "field": "ended_at",
+            "of": "started_at",
+            "seconds": int(MAX_PATROL.total_seconds()),
+            "message": "patrol_too_long",
+        },
+    )
 
 
 def _split_names(value: str) -> list[str]:

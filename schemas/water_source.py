@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from marshmallow import validates_schema
-
 from .envelope import FieldRecordEnvelope
 from .fields import (
     AwareDateTime,
@@ -18,9 +14,7 @@ from .fields import (
     Nested,
     Number,
     Text,
-    raise_if,
 )
-from .messages import msg
 from .validators import Length, Range
 
 WATER_KINDS: tuple[str, ...] = ("spring", "well", "stream", "pond", "reservoir", "other")
@@ -58,12 +52,17 @@ class WaterSource(FieldRecordEnvelope):
     pipe_length_m = Number(allow_none=True, validate=Range(0))
     found_on = Date(required=True)
 
-    @validates_schema
-    def _check_water_source(self, data: dict[str, Any], **kwargs: Any) -> None:
-        errors: dict[str, list[str]] = {}
-        households, people = data.get("households_served"), data.get("people_served")
-        if households is not None and people is not None and people < households:
-            errors["people_served"] = [msg("people_below_households")]
-        if data["status"] in PIPED_STATUSES and data.get("pipe_length_m") is None:
-            errors["pipe_length_m"] = [msg("pipe_length_required")]
-        raise_if(errors)
+    rules = (
+        {
+            "rule": "at_least",
+            "field": "people_served",
+            "than": "households_served",
+            "message": "people_below_households",
+        },
+        {
+            "rule": "required_when",
+            "fields": ["pipe_length_m"],
+            "when": {"field": "status", "in": sorted(PIPED_STATUSES)},
+            "message": "pipe_length_required",
+        },
+    )
