@@ -7,9 +7,9 @@ tablet's validator interprets the same dict (exported with the schemas), so a ru
 added in `schemas/` needs no JavaScript edit.
 
 Rules run on a record whose fields each passed their own checks (as marshmallow's
-`@validates_schema` hooks do), in the order declared. A field gets at most one
-message, the first failing rule's: a later rule about a field already in error is
-skipped (an end before its start is not also reported as too long after it).
+`@validates_schema` hooks do), in the order declared. A rule about a field that an
+earlier rule already failed is skipped (an end before its start is not also reported
+as too long after it); one rule may fail several items of a list.
 
 Kinds (`field` paths are dotted within the schema: "follow_up.due_on"). A field that is
 absent or null never fails a rule.
@@ -47,9 +47,9 @@ def check_rules(rules: tuple[Rule, ...], data: Mapping[str, Any]) -> Errors:
     """The messages of every failing rule, nested by field path as marshmallow's are."""
     errors: Errors = {}
     for rule in rules:
+        failed_before = set(errors) if errors else ()  # a rule may fail several items
         for path, message in _CHECKS[rule["rule"]](rule, data):
-            top = path.split(".", 1)[0]
-            if top not in errors:
+            if path.split(".", 1)[0] not in failed_before:
                 _put(errors, path, message)
     return errors
 
@@ -65,9 +65,14 @@ def check_declared(rules: tuple[Rule, ...], where: str) -> None:
             raise ValueError(f"{where}: rule {kind} needs {sorted(missing)}")
         if rule["message"] not in MESSAGES:
             raise ValueError(f"{where}: rule {kind} names no known message {rule['message']!r}")
+        if rule.get("as") not in _READINGS:
+            raise ValueError(f"{where}: rule {kind} reads {rule['as']!r}, not one of {_READINGS}")
 
 
 def _get(data: Mapping[str, Any], path: str) -> Any:
+    if "." not in path:  # nearly every rule's fields: the hot path of every push
+        found = data.get(path)
+        return _ABSENT if found is None else found
     value: Any = data
     for part in path.split("."):
         if not isinstance(value, Mapping):
@@ -92,14 +97,15 @@ def _message(rule: Rule, field: str, other: str | None = None) -> str:
     return msg(rule["message"], field=field, previous=other)
 
 
+_READINGS = (None, "local_date", "year")
+
+
 def _read_as(value: Any, reading: str | None) -> Any:
-    if reading is None:
-        return value
     if reading == "local_date":  # the date in the offset the tablet recorded
         return value.date() if isinstance(value, dt.datetime) else value
     if reading == "year":
         return value.year
-    raise ValueError(f"unknown reading {reading!r}")
+    return value
 
 
 Found = Iterator[tuple[str, str]]
