@@ -191,7 +191,14 @@ class Choice(_Bilingual, fields.Field):
 
 
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_DATETIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}.*", re.DOTALL)
+# The times both ends read (the tablet's validator has this grammar, not whatever the
+# running Python's fromisoformat happens to take): a date, a 24-hour time to the minute,
+# second or fraction (digits past the sixth dropped), then the offset: Z, +HH:MM, +HHMM
+# or +HH. With no offset the time is "naive", refused as such.
+_DATETIME_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?"
+    r"(?P<offset>Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?"
+)
 
 
 class Date(_Bilingual, fields.Field):
@@ -224,13 +231,14 @@ class AwareDateTime(_Bilingual, fields.Field):
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.datetime:
-        if not isinstance(value, str) or _DATETIME_RE.fullmatch(value) is None:
+        match = _DATETIME_RE.fullmatch(value) if isinstance(value, str) else None
+        if match is None:
             raise self.make_error("invalid")
         try:
             parsed = dt.datetime.fromisoformat(value)
         except ValueError as error:
             raise self.make_error("invalid") from error
-        if parsed.tzinfo is None or parsed.utcoffset() is None:
+        if match["offset"] is None:
             raise self.make_error("naive")
         return parsed
 

@@ -90,7 +90,7 @@ class HomeVisit(FieldRecordEnvelope):
         allow_none=True,
         validate=[
             Length(max=50),
-            Unique(key=lambda need: need["need_id"], message="duplicate_need_id"),
+            Unique(by="need_id", message="duplicate_need_id"),
         ],
         metadata=PERSONAL,
     )

@@ -5,7 +5,7 @@ marshmallow.validate's validators speak English only, so schemas use these.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from marshmallow import ValidationError
@@ -60,21 +60,18 @@ class Length:
 
 
 class Unique:
-    """No two items equal (or with equal `key(item)`), e.g. participants or need ids."""
+    """No two items equal (or, with `by`, no two with the same `item[by]`), e.g.
+    participants or need ids. A field name, not a function: the tablet reads it too."""
 
-    def __init__(
-        self,
-        key: Callable[[Any], Hashable] | None = None,
-        message: str = "list_unique",
-    ) -> None:
-        self.key = key
+    def __init__(self, by: str | None = None, message: str = "list_unique") -> None:
+        self.by = by
         self.message = message
 
     def __call__(self, value: Sequence[Any]) -> Sequence[Any]:
-        keys = [self.key(item) if self.key else item for item in value]
+        keys = [item[self.by] if self.by else item for item in value]
         if len(set(keys)) != len(keys):
             raise ValidationError(msg(self.message))
         return value
 
     def __repr__(self) -> str:
-        return f"Unique(message={self.message!r})"
+        return f"Unique(by={self.by!r}, message={self.message!r})"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 
 from schemas import validate_document
+from schemas.messages import msg, split_message
 from schemas.testing import DELETE, assert_error, example, with_value
 
 REQUIRED = ("缺少必填字段。", "Missing data for required field.")
@@ -117,3 +119,47 @@ def test_text_length_limit_counts_characters() -> None:
 @pytest.mark.parametrize("bad", [3, ["第三网格"], {"zh": "第三网格"}, True])
 def test_text_must_be_a_string(bad: Any) -> None:
     assert_error(patrol(zone=bad), ["zone"], *NOT_STRING)
+
+
+# -- times: one grammar at both ends ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-08-25T09:30+08:00",
+        "2024-08-25T09:30:00Z",
+        "2024-08-25 09:30:00+08:00",
+        "2024-08-25T09:30:00.123456789+0800",
+        "2024-08-25T09:30:00,5+08",
+        "2024-08-25T09:30:00-03:30",
+    ],
+)
+def test_times_in_the_shared_grammar_are_read(value: str) -> None:
+    cleaned = validate_document(patrol(started_at=value, ended_at=value))
+    assert cleaned["started_at"] == dt.datetime.fromisoformat(value).isoformat()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-08-25T09:30.5+08:00",  # a fraction of a minute (Python 3.11 takes it)
+        "2024-08-25T09:30:00+08:75",  # no such offset minute
+        "2024-08-25T09:30:00 +08:00",  # a space before the offset
+        "2024-08-25T09:30:00+24:00",
+        "2024-08-25T24:00:00+08:00",  # hours 24 and months 13 parse but do not exist
+        "2024-13-25T09:30:00+08:00",
+        "20240825T093000+0800",  # basic format
+        "2024-08-25T09:30:00+08:00:00",
+        "2024-08-25",
+    ],
+)
+def test_times_outside_the_shared_grammar_are_invalid(value: str) -> None:
+    invalid = split_message(msg("invalid_datetime"))
+    assert_error(
+        patrol(started_at=value, ended_at=value), ["started_at"], invalid["zh"], invalid["en"]
+    )
+
+
+def test_time_without_an_offset_is_naive_even_when_it_parses() -> None:
+    assert_error(patrol(started_at="2024-08-25T09:30:00"), ["started_at"], *NAIVE)
