@@ -25,6 +25,7 @@ setup(
             "ruff>=0.6",
             "couchdb>=1.2",  # couchdb-python and python-cloudant: standard clients of /db
             "cloudant>=2.15",
+            "playwright>=1.45",  # drives Debian's chromium (never a downloaded browser)
         ],
     },
     entry_points={"console_scripts": ["fieldsync=server.commands.cli:main"]},

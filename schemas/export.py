@@ -84,6 +84,7 @@ def _kind(field: mm_fields.Field, schemas: dict[str, Any]) -> dict[str, Any]:
         return {
             "kind": "token",
             "max_length": field.max_length,
+            "allow_blank": field.allow_blank,
             "pattern": field.pattern.pattern,
             "message": field.message,
         }

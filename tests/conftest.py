@@ -11,6 +11,7 @@ import requests
 # Helpers live in tests/support (a package: tests/ is on sys.path as the rootdir of
 # these modules), never in test modules importing each other.
 from support.app import app, client, clock, create_user, runner  # noqa: F401
+from support.browser import artifacts, browser  # noqa: F401  (Debian's chromium)
 from support.couchdb import apache_couchdb, apache_couchdb_db  # noqa: F401
 from support.county import county  # noqa: F401  (a live county server, each backend)
 from support.peer_server import running_pouchdb_server
