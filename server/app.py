@@ -10,6 +10,7 @@ from pathlib import Path
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from field_client.serve import bp as tablet_app
 from sync.errors import StoreError
 
 from . import couchdb_root, health, logs, services, staff
@@ -68,6 +69,7 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     app.register_blueprint(couchdb_root.bp)
     app.register_blueprint(gateway.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(tablet_app)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(StoreError, store_error)
     app.register_error_handler(Exception, _unexpected_error)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from field_client.cli import register as register_field_client
+
 from .admin import admin
 from .demo import demo
 from .failures import FieldsyncGroup
@@ -28,3 +30,4 @@ main.add_command(admin)
 main.add_command(demo)
 main.add_command(replicate)
 main.add_command(serve)
+register_field_client(main)  # record, records, sync, status

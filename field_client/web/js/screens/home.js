@@ -1,0 +1,95 @@
+// Home: sync status and "Sync now", a button per record type, and "my records".
+
+import { app, go, screen, syncText } from "../app.js";
+import { element } from "../forms.js";
+import { label, t } from "../i18n.js";
+import { myRecords } from "../records.js";
+import { RECORD_TYPES } from "../store.js";
+import { startRecord } from "./form.js";
+
+const PAGE = 50;
+
+/** A line that tells one record from another in the list. */
+export function recordTitle(doc) {
+  const when = doc.started_at ?? doc.visited_at ?? doc.found_on ?? doc.created_at ?? "";
+  const detail = doc.zone ?? doc.household_no ?? doc.terrain ?? "";
+  return `${String(when).slice(0, 16).replace("T", " ")} ${detail}`.trim();
+}
+
+function stateBadge(state) {
+  return element("span", { class: `state state-${state}`, "data-state": state, text: t(`state_${state}`) });
+}
+
+export async function homeScreen() {
+  const store = app.store;
+  const status = element("p", { id: "sync-status" });
+  const progress = element("progress", { class: "progress", hidden: true });
+  const syncButton = element("button", { type: "button", class: "primary", id: "sync-now", text: t("sync_now") });
+  syncButton.addEventListener("click", () => app.scheduler.now());
+  const counts = element("p", { id: "counts" });
+  const actions = element("div", { class: "big-actions" });
+  for (const type of RECORD_TYPES) {
+    const button = element("button", { type: "button", "data-new": type, text: `＋ ${label(app.description.types[type])}` });
+    button.addEventListener("click", () => startRecord(type));
+    actions.append(button);
+  }
+  const list = element("ul", { class: "records", id: "records" });
+  const more = element("button", { type: "button", id: "more", text: t("more"), hidden: true });
+  let limit = PAGE;
+
+  const showSync = async (event) => {
+    const state = await store.syncState();
+    const last = state.last_sync ? t("last_sync", { when: new Date(state.last_sync).toLocaleString() }) : t("never_synced");
+    status.textContent = event && event.state !== "idle" && event.state !== "done" ? syncText(event) : last;
+    progress.hidden = event?.state !== "syncing";
+    syncButton.disabled = event?.state === "syncing";
+  };
+  const showList = async () => {
+    const { rows, unsent, refused } = await myRecords(store, limit);
+    const lines = [unsent ? t("unsent_count", { n: unsent }) : t("all_sent")];
+    if (refused) lines.push(t("refused_count", { n: refused }));
+    counts.textContent = lines.join(" · ");
+    list.replaceChildren();
+    if (rows.length === 0) list.append(element("li", { class: "hint", text: t("no_records") }));
+    for (const row of rows) {
+      const item = element(
+        "li",
+        { "data-id": row.doc._id, "data-state": row.state },
+        element(
+          "div",
+          {},
+          element("div", { text: label(app.description.types[row.doc.type]) }),
+          element("div", { class: "when", text: recordTitle(row.doc) }),
+        ),
+        stateBadge(row.state),
+      );
+      item.addEventListener("click", () => go(row.draftId ? `#/form/${row.draftId}` : `#/record/${row.doc._id}`));
+      list.append(item);
+    }
+    more.hidden = rows.length < limit;
+  };
+  more.addEventListener("click", () => {
+    limit += PAGE;
+    showList();
+  });
+  const listener = (event) => {
+    showSync(event);
+    if (event.state === "done" || event.state === "failed") showList();
+  };
+  app.listeners.clear();
+  app.listeners.add(listener);
+
+  const profile = await store.profile();
+  const warning = profile ? null : element("p", { class: "summary", id: "needs-sync", text: t("first_sync_needed") });
+  screen().replaceChildren(
+    ...[warning].filter(Boolean),
+    element("section", { class: "stack" }, status, progress, counts, syncButton),
+    element("h2", { text: t("new_record") }),
+    actions,
+    element("h2", { text: t("my_records") }),
+    list,
+    more,
+  );
+  for (const button of actions.querySelectorAll("button")) button.disabled = !profile;
+  await Promise.all([showSync(app.sync), showList()]);
+}

@@ -1,0 +1,90 @@
+// The volunteer's local databases: their records (replicated with the node that served
+// the app) and their drafts (never replicated). One pair per volunteer on the tablet.
+
+export const RECORD_TYPES = ["patrol", "water_source", "home_visit"];
+const SYNC_STATE = "_local/fieldsync-sync";
+
+/** A database name for a username (usernames are [a-z0-9_.-], see schemas/user.py). */
+function dbName(username, suffix) {
+  return `fieldsync-${username}${suffix}`;
+}
+
+export class LocalStore {
+  constructor(username) {
+    this.username = username;
+    this.author = `user:${username}`;
+    this.db = new PouchDB(dbName(username, ""));
+    this.drafts = new PouchDB(dbName(username, "-drafts"));
+  }
+
+  /** The volunteer's own user document, once a sync has brought it. */
+  async profile() {
+    return this.get(this.author);
+  }
+
+  async get(id, options = {}) {
+    try {
+      return await this.db.get(id, options);
+    } catch (error) {
+      if (error.status === 404) return null;
+      throw error;
+    }
+  }
+
+  /** Save a record: one PouchDB put, durable when it resolves. */
+  async save(doc) {
+    const result = await this.db.put(doc);
+    return { ...doc, _rev: result.rev };
+  }
+
+  /** Documents of one type (by id prefix), e.g. the households and the roster. */
+  async ofType(type) {
+    const result = await this.db.allDocs({
+      startkey: `${type}:`,
+      endkey: `${type}:\ufff0`,
+      include_docs: true,
+    });
+    return result.rows.map((row) => row.doc);
+  }
+
+  async syncState() {
+    try {
+      return await this.db.get(SYNC_STATE);
+    } catch (error) {
+      if (error.status === 404) return { _id: SYNC_STATE, push_seq: 0, last_sync: null, summary: null };
+      throw error;
+    }
+  }
+
+  async setSyncState(changes) {
+    const state = await this.syncState();
+    await this.db.put({ ...state, ...changes });
+  }
+
+  // -- drafts: the form as typed, so nothing is lost on a failed check or a closed tab.
+
+  async saveDraft(draft) {
+    const existing = await this.draft(draft._id);
+    const result = await this.drafts.put({ ...draft, _rev: existing?._rev });
+    return result.rev;
+  }
+
+  async draft(id) {
+    try {
+      return await this.drafts.get(id, { attachments: true, binary: true });
+    } catch (error) {
+      if (error.status === 404) return null;
+      throw error;
+    }
+  }
+
+  async allDrafts() {
+    const result = await this.drafts.allDocs({ include_docs: true });
+    return result.rows.map((row) => row.doc);
+  }
+
+  async removeDraft(id) {
+    const existing = await this.draft(id);
+    if (existing) await this.drafts.remove(existing);
+  }
+}

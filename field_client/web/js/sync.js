@@ -1,0 +1,154 @@
+// Sync with the node that served the app, by the CouchDB protocol (PouchDB's
+// replicator): push, pull, push, as field_client/README.md explains. Batches are small
+// so a dropped link loses at most one; request bodies are gzipped where the browser
+// can (the gateway reads Content-Encoding: gzip); a failure is retried with backoff.
+
+import { RECORD_TYPES } from "./store.js";
+
+// Ten records with photos (four of at most ~270 KB encoded) stay under the server's
+// 16 MiB request limit; the pull brings small documents, so more at a time.
+export const PUSH_BATCH = 10;
+export const PULL_BATCH = 100;
+const COMPRESS_FROM = 1024; // bytes: smaller bodies gain nothing from gzip
+const BACKOFF_SECONDS = [5, 15, 30, 60, 120, 300];
+
+export class SyncError extends Error {
+  constructor(kind, detail) {
+    super(detail ?? kind);
+    this.kind = kind; // "offline" | "signin" | "server"
+  }
+}
+
+async function gzipped(text) {
+  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Response(stream).arrayBuffer();
+}
+
+/** fetch for PouchDB: same-origin cookies, and gzip for large POST bodies. */
+export async function compressingFetch(url, options = {}) {
+  const request = { ...options, credentials: "same-origin" };
+  if (
+    typeof CompressionStream === "function" &&
+    request.method === "POST" &&
+    typeof request.body === "string" &&
+    request.body.length >= COMPRESS_FROM
+  ) {
+    const headers = new Headers(request.headers);
+    headers.set("Content-Encoding", "gzip");
+    request.headers = headers;
+    request.body = await gzipped(request.body);
+  }
+  return fetch(url, request);
+}
+
+export function remoteDb(options = {}) {
+  return new PouchDB(new URL("/db", location.origin).href, {
+    skip_setup: true,
+    fetch: options.fetch ?? compressingFetch,
+  });
+}
+
+function classify(error) {
+  const status = error?.status ?? error?.result?.status;
+  if (status === 401 || status === 403) return new SyncError("signin");
+  if (!navigator.onLine || error?.name === "TypeError" || status === undefined || status === 0) {
+    return new SyncError("offline", String(error?.message ?? error));
+  }
+  return new SyncError("server", `${status} ${error?.reason ?? error?.message ?? ""}`.trim());
+}
+
+function replicate(source, target, options, onChange) {
+  return new Promise((resolve, reject) => {
+    const run = PouchDB.replicate(source, target, { retry: false, ...options });
+    run.on("change", onChange);
+    run.on("complete", (info) => (info.ok === false && info.status === "aborting" ? reject(info) : resolve(info)));
+    run.on("error", reject);
+  });
+}
+
+/**
+ * One sync. `onProgress({phase, sent, received})` as batches go; the summary
+ * {sent, received, refused, conflicts} is also kept in _local/fieldsync-sync.
+ */
+export async function syncOnce(store, { onProgress = () => {}, remote = remoteDb(), push = {}, pull = {} } = {}) {
+  const summary = { sent: 0, received: 0, refused: 0, conflicts: 0 };
+  const pulledRecords = new Set();
+  try {
+    const sent = await replicate(store.db, remote, { batch_size: PUSH_BATCH, batches_limit: 1, ...push }, (info) =>
+      onProgress({ phase: "push", sent: info.docs_written, received: 0 }),
+    );
+    summary.sent = sent.docs_written;
+    summary.refused = sent.doc_write_failures;
+    const received = await replicate(remote, store.db, { batch_size: PULL_BATCH, batches_limit: 2, ...pull }, (info) => {
+      for (const doc of info.docs ?? []) {
+        if (RECORD_TYPES.includes(doc._id.split(":", 1)[0])) pulledRecords.add(doc._id);
+      }
+      onProgress({ phase: "pull", sent: summary.sent, received: info.docs_written });
+    });
+    summary.received = received.docs_written;
+    // The pulled documents are on the server already: this push only moves the checkpoint.
+    const confirmed = await replicate(store.db, remote, { batch_size: PULL_BATCH, ...push }, () => {});
+    summary.sent += confirmed.docs_written;
+    summary.refused += confirmed.doc_write_failures;
+    for (const id of pulledRecords) {
+      const doc = await store.get(id, { conflicts: true });
+      if (doc?._conflicts?.length) summary.conflicts += 1;
+    }
+    await store.setSyncState({ push_seq: confirmed.last_seq, last_sync: new Date().toISOString(), summary });
+    return summary;
+  } catch (error) {
+    throw error instanceof SyncError ? error : classify(error);
+  }
+}
+
+/**
+ * Keeps a volunteer's tablet in sync: when the app opens, when the network comes back,
+ * soon after a save, and on "Sync now". A failed sync is retried with backoff; the
+ * listener hears every step ({state: "syncing"|"done"|"failed", ...}).
+ */
+export class SyncScheduler {
+  constructor(store, listener) {
+    this.store = store;
+    this.listener = listener;
+    this.running = null;
+    this.failures = 0;
+    this.timer = null;
+    this.online = () => this.soon(1);
+    window.addEventListener("online", this.online);
+  }
+
+  stop() {
+    clearTimeout(this.timer);
+    window.removeEventListener("online", this.online);
+  }
+
+  /** Sync in `seconds` unless one is already waiting sooner. */
+  soon(seconds = 5) {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.now(), seconds * 1000);
+  }
+
+  async now() {
+    if (this.running) return this.running;
+    clearTimeout(this.timer);
+    this.listener({ state: "syncing", phase: "push", sent: 0, received: 0 });
+    this.running = syncOnce(this.store, { onProgress: (step) => this.listener({ state: "syncing", ...step }) })
+      .then((summary) => {
+        this.failures = 0;
+        this.listener({ state: "done", summary });
+        return summary;
+      })
+      .catch((error) => {
+        const kind = error.kind ?? "server";
+        const seconds = BACKOFF_SECONDS[Math.min(this.failures, BACKOFF_SECONDS.length - 1)];
+        this.failures += 1;
+        if (kind !== "signin") this.soon(seconds);
+        this.listener({ state: "failed", kind, seconds, reason: error.message });
+        return null;
+      })
+      .finally(() => {
+        this.running = null;
+      });
+    return this.running;
+  }
+}
