@@ -28,7 +28,7 @@ from . import entry, local
 from .local import DB_ENV, DEFAULT_DB, Identity
 from .messages import FieldClientError, text
 from .states import RECORD_TYPES, STATE_LABELS, STATES, LocalView, RecordView, look
-from .syncing import Leg, SyncSummary, sync_device
+from .syncing import Leg, Progress, SyncSummary, sync_device
 
 db_option = click.option(
     "--db",
@@ -297,7 +297,7 @@ def _remote(base: str, username: str, password: str) -> Iterator[Store]:
         raise FieldClientError("sync_failed", reason=" ".join(error.reason.split())) from None
 
 
-def _progress() -> Any:
+def _progress() -> Progress:
     """A progress line per leg, rewritten in place."""
     shown: list[Leg] = []
 

@@ -16,6 +16,7 @@ from support.couchdb import apache_couchdb, apache_couchdb_db  # noqa: F401
 from support.county import county  # noqa: F401  (a live county server, each backend)
 from support.peer_server import running_pouchdb_server
 from support.pouchdb_client import pouch  # noqa: F401  (the PouchDB-in-Node fixture)
+from support.tablet import tablet_county  # noqa: F401  (a county the tablet app talks to)
 
 
 @pytest.fixture(scope="session")

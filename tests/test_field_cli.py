@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from support.county import OTHER_VILLAGE, PASSWORD, VILLAGE, County, county_store, logged
+from support.county import (
+    OTHER_VILLAGE,
+    PASSWORD,
+    VILLAGE,
+    County,
+    county_store,
+    live_county,
+    logged,
+)
 
 from field_client import local
 from field_client.states import look
@@ -24,27 +32,27 @@ from sync import SqliteStore
 from sync.errors import NotFound
 
 GRID = VILLAGE + "001"
-PATROL = [
-    "--set",
+
+
+def sets(*assignments: str) -> list[str]:
+    """`--set` options: sets("a=1", "b=2") -> ["--set", "a=1", "--set", "b=2"]."""
+    return [arg for assignment in assignments for arg in ("--set", assignment)]
+
+
+PATROL = sets(
     "participants=user:xiaowang",
-    "--set",
     "started_at=2024-09-01T08:00:00+08:00",
-    "--set",
     "ended_at=2024-09-01T11:30:00+08:00",
-    "--set",
     "zone=白岩村第一网格",
-    "--set",
     "location.lat=29.5135",
-    "--set",
     "location.lon=109.4071",
-    "--set",
     "location.accuracy_m=12",
-]
+)
 
 
-def field(db: Path, *args: str, stdin: str | None = None) -> Result:
+def field(db: Path, *args: str) -> Result:
     """One field-client command on the local database `db`, as `fieldsync ...` runs it."""
-    return CliRunner().invoke(main, [*args, "--db", str(db)], input=stdin)
+    return CliRunner().invoke(main, [*args, "--db", str(db)])
 
 
 def saved_id(result: Result) -> str:
@@ -113,14 +121,8 @@ def test_records_are_checked_sent_once_refused_corrected_and_reviewed(
             db,
             "record",
             "water_source",
-            "--file",
-            str(source),
-            "--set",
-            "households_served=20",
-            "--set",
-            "people_served=100",
-            "--set",
-            f"place={VILLAGE}",
+            *("--file", str(source)),
+            *sets("households_served=20", "people_served=100", f"place={VILLAGE}"),
         )
     )
     household = saved_id(
@@ -128,9 +130,9 @@ def test_records_are_checked_sent_once_refused_corrected_and_reviewed(
             db,
             "record",
             "household",
-            *("--set", "household_no=BY-01-017", "--set", "head_of_household=田大爷"),
-            *("--set", "address=白岩村一组 17 号", "--set", "size=2"),
-            *("--set", "vulnerability=elderly_alone,disabled"),
+            *sets("household_no=BY-01-017", "head_of_household=田大爷"),
+            *sets("address=白岩村一组 17 号", "size=2"),
+            *sets("vulnerability=elderly_alone,disabled"),
         )
     )
     visit = saved_id(
@@ -138,9 +140,9 @@ def test_records_are_checked_sent_once_refused_corrected_and_reviewed(
             db,
             "record",
             "home_visit",
-            *("--set", f"household={household}", "--set", "visited_at=2024-09-02T09:30:00+08:00"),
-            *("--set", "duration_min=90", "--set", "volunteers=user:xiaowang"),
-            *("--set", "services=haircut、cleaning", "--set", "health.temperature_c=36.6"),
+            *sets(f"household={household}", "visited_at=2024-09-02T09:30:00+08:00"),
+            *sets("duration_min=90", "volunteers=user:xiaowang"),
+            *sets("services=haircut、cleaning", "health.temperature_c=36.6"),
         )
     )
     with SqliteStore(db) as store:
@@ -156,9 +158,7 @@ def test_records_are_checked_sent_once_refused_corrected_and_reviewed(
     before = SqliteStore(db)
     count = before.info()["doc_count"]
     before.close()
-    bad = field(
-        db, "record", "patrol", "--set", "participants=user:xiaowang", "--set", "location.lat=95"
-    )
+    bad = field(db, "record", "patrol", *sets("participants=user:xiaowang", "location.lat=95"))
     assert bad.exit_code == 1 and bad.stdout == ""
     assert "记录未保存：共 5 处错误" in bad.stderr and "5 problem(s)" in bad.stderr
     assert "started_at（开始时间）：缺少必填字段。" in bad.stderr
@@ -236,8 +236,6 @@ def test_records_are_checked_sent_once_refused_corrected_and_reviewed(
 @pytest.fixture
 def embedded(tmp_path: Path) -> Iterator[County]:
     """One backend is enough where only the client's side is in question."""
-    from support.county import live_county
-
     with live_county(tmp_path / "county", None) as county:
         county.add_places(VILLAGE)
         county.add_user("xiaowang", "volunteer", VILLAGE)
@@ -263,8 +261,11 @@ def test_a_wrong_password_or_no_server_is_one_line_and_the_records_are_safe(
     assert "guess-1234" not in wrong.stdout + wrong.stderr
     assert not db.exists()  # a first sync that never logged in leaves nothing behind
 
-    assert fieldsync("sync", f"http://xiaowang@{host}/db", "--db", str(db), "--password-stdin",
-                     stdin=f"{PASSWORD}\n").returncode == 0  # fmt: skip
+    # The password read from stdin: the URL names only the user.
+    first = fieldsync(
+        "sync", f"http://xiaowang@{host}/db", "--db", str(db), "--password-stdin", stdin=PASSWORD
+    )
+    assert first.returncode == 0, first.stderr
     saved = fieldsync("record", "patrol", *PATROL, "--db", str(db))
     assert saved.returncode == 0, saved.stderr
     with socket.socket() as probe:  # a port nobody listens on
@@ -286,6 +287,21 @@ def test_one_local_database_belongs_to_one_person(embedded: County, tmp_path: Pa
     assert no_user.exit_code == 1
 
 
+def test_a_record_made_here_in_another_name_comes_back_refused(
+    embedded: County, tmp_path: Path
+) -> None:
+    """The write policy refuses a volunteer's record in a fellow volunteer's name; it is
+    listed here all the same (it was made on this device), with the server's reason."""
+    db = tmp_path / "laptop.sqlite"
+    url = embedded.db_url("xiaowang")
+    assert field(db, "sync", url).exit_code == 0
+    theirs = saved_id(field(db, "record", "patrol", *PATROL, "--set", "author=user:lihua"))
+    assert field(db, "sync", url).exit_code == 0
+    (shown,) = states(db).values()
+    assert shown["id"] == theirs and shown["state"] == "refused"
+    assert "The author of a new record must be you: user:xiaowang." in shown["reasons"][0]
+
+
 def test_the_local_database_path_comes_from_the_environment(
     embedded: County, tmp_path: Path
 ) -> None:
@@ -301,9 +317,9 @@ def test_values_are_read_by_their_fields_kind(embedded: County, tmp_path: Path) 
     db = tmp_path / "laptop.sqlite"
     assert field(db, "sync", embedded.db_url("xiaowang")).exit_code == 0
     incident = [
-        *("--set", "incidents.0.kind=fraud", "--set", "incidents.0.description=冒充公安来电"),
-        *("--set", "incidents.0.resolved=是", "--set", 'track=[{"lat": 29.5, "lon": 109.4,'),
-        *("--set", "participants=user:xiaowang,user:lihua"),
+        *sets("incidents.0.kind=fraud", "incidents.0.description=冒充公安来电"),
+        *sets("incidents.0.resolved=是", 'track=[{"lat": 29.5, "lon": 109.4,'),
+        *sets("participants=user:xiaowang,user:lihua"),
     ]
     refused = field(db, "record", "patrol", *PATROL, *incident)
     # The unfinished JSON is kept as typed, and the schema says what is wrong with it.
@@ -324,7 +340,7 @@ def test_values_are_read_by_their_fields_kind(embedded: County, tmp_path: Path) 
     for args, expected in (
         (["--set", "type=water_source"], "type is filled in by fieldsync"),
         (["--set", "review.state=approved"], "review is filled in by fieldsync"),
-        (["--set", "incidents.kind=fire"], "incidents is a list"),
+        (["--set", "participants.first=user:lihua"], "participants is a list"),
         (["--set", "zone"], "--set takes FIELD=VALUE"),
     ):
         result = field(db, "record", "patrol", *PATROL, *args)

@@ -85,9 +85,11 @@ class County:
 
 
 @contextmanager
-def live_county(data_dir: Path, couch_url: str | None, **overrides: object) -> Iterator[County]:
-    """A county server on a free 127.0.0.1 port, over CouchDB when `couch_url` is given
-    (a fresh database there), else the embedded store in `data_dir`."""
+def live_county(
+    data_dir: Path, couch_url: str | None, *, port: int = 0, **overrides: object
+) -> Iterator[County]:
+    """A county server on 127.0.0.1 (`port`, or a free one), over CouchDB when `couch_url`
+    is given (a fresh database there), else the embedded store in `data_dir`."""
     config: dict[str, object] = {
         "DATA_DIR": str(data_dir),
         "TESTING": True,
@@ -98,7 +100,7 @@ def live_county(data_dir: Path, couch_url: str | None, **overrides: object) -> I
     if couch_url:
         config["COUCHDB_URL"] = f"{couch_url}/county-{uuid.uuid4().hex[:10]}"
     app = create_app(config)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -15,6 +15,7 @@ export const app = {
   scheduler: null,
   sync: { state: "idle" },
   listeners: new Set(),
+  beforeLeave: null, // set by a screen holding unsaved input (the form's draft)
 };
 
 export function screen() {

@@ -336,7 +336,7 @@ function repeatedWidget(field, path, value, ctx) {
     });
   };
   render(Array.isArray(value) ? value : []);
-  const add = element("button", { type: "button", text: `${t("add_item")}：${label(field)}` });
+  const add = element("button", { type: "button", text: `＋ ${label(field)}` });
   add.addEventListener("click", () => {
     render([...entries.map((entry) => entry.read()), {}]);
     box.dispatchEvent(new Event("input", { bubbles: true }));

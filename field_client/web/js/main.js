@@ -19,7 +19,19 @@ const UNLOCKED = {
   settings: () => settingsScreen(),
 };
 
+let renders = 0;
+
 async function route() {
+  await show();
+  // Tests (and screen readers' users) can tell a screen was drawn again.
+  renders += 1;
+  document.body.dataset.renders = String(renders);
+}
+
+async function show() {
+  const leaving = app.beforeLeave;
+  app.beforeLeave = null;
+  if (leaving) await leaving();
   const [name, ...rest] = location.hash.replace(/^#\/?/u, "").split("/");
   const argument = decodeURIComponent(rest.join("/"));
   if (!currentAccount()) {

@@ -3,13 +3,16 @@
 // approved, sent). The list reads a page per record type, not the whole database, so it
 // stays fast with tens of thousands of local records.
 
+import { deviceId } from "./ids.js";
 import { RECORD_TYPES } from "./store.js";
 
 const WRITTEN_HERE = new Set([...RECORD_TYPES, "household"]);
 const PARTICIPANTS = { patrol: "participants", home_visit: "volunteers" };
 
+// Made or taken part in by the volunteer, or typed on this tablet in someone else's
+// name (a refusal of it must reach whoever typed it).
 function isMine(doc, author) {
-  if (doc.author === author) return true;
+  if (doc.author === author || doc.device === deviceId()) return true;
   const list = doc[PARTICIPANTS[doc.type]];
   return Array.isArray(list) && list.includes(author);
 }
@@ -32,7 +35,8 @@ export async function noticesByDoc(store) {
 /** The state of one saved record. */
 export function stateOf(doc, unsent, notices) {
   if (unsent.has(doc._id)) return "saved";
-  if (notices.has(doc._id)) return "refused";
+  // A notice names the revision refused; an edit since is a new revision.
+  if (notices.get(doc._id)?.rev === doc._rev) return "refused";
   const review = doc.review?.state;
   if (review === "returned" || review === "approved") return review;
   return "sent";
@@ -81,6 +85,6 @@ export async function myRecords(store, limit = 50) {
   return {
     rows: [...draftRows, ...saved],
     unsent: unsent.size,
-    refused: [...notices.values()].filter((notice) => !unsent.has(notice.about)).length,
+    refused: saved.filter((row) => row.state === "refused").length,
   };
 }

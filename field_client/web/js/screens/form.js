@@ -155,7 +155,8 @@ export async function formScreen(draftId) {
   const notice = (await store.ofType("rejection_notice")).find((found) => found.about === doc._id);
   let form;
   let timer = null;
-  let submitted = false;
+  // A failed save shows every message from then on, also after a language switch.
+  let submitted = draft.submitted === true;
 
   const check = () => {
     const errors = app.validator.validate(form.read());
@@ -164,8 +165,9 @@ export async function formScreen(draftId) {
   };
   const autosave = async () => {
     clearTimeout(timer);
-    await store.saveDraft({ ...draft, doc: form.read(), _attachments: photos });
-    document.getElementById("draft-status").textContent = t("draft_kept");
+    await store.saveDraft({ ...draft, doc: form.read(), submitted, _attachments: photos });
+    const status = document.getElementById("draft-status");
+    if (status) status.textContent = t("draft_kept");
   };
   const changed = () => {
     check();
@@ -185,6 +187,7 @@ export async function formScreen(draftId) {
   discard.addEventListener("click", async () => {
     if (!confirm(t("discard_confirm"))) return;
     clearTimeout(timer);
+    app.beforeLeave = null;
     await store.removeDraft(draftId);
     go(draft.returnTo ? `#/form/${draft.returnTo}` : "#/home");
   });
@@ -207,6 +210,7 @@ export async function formScreen(draftId) {
       return;
     }
     clearTimeout(timer);
+    app.beforeLeave = null;
     const saved = await store.save(Object.keys(photos).length ? { ...record, _attachments: photos } : record);
     await store.removeDraft(draftId);
     notify(t("saved_ok"));
@@ -229,6 +233,10 @@ export async function formScreen(draftId) {
   if (draft.returnTo) parts.push(element("p", { class: "hint", text: t("household_back") }));
   if (notice) parts.push(reasonsBox(notice));
   screen().replaceChildren(...parts, form.node);
+  // Whatever leaves this screen (a language switch, the back button, a new route) keeps
+  // what was typed: the draft is written before the next screen is drawn.
+  app.beforeLeave = autosave;
+  if (submitted) check();
   return null;
 }
 
