@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.county import VILLAGE
-from support.tablet import FieldCounty, Tablet, png
+from support.county import PASSWORD, VILLAGE
+from support.tablet import OTHER_GRID, FieldCounty, Tablet, png
+
+from schemas import generate_doc_id, validate_document
+from schemas.testing import example
 
 pytestmark = pytest.mark.browser
 
@@ -113,7 +116,7 @@ def test_each_form_checks_in_chinese_then_english_and_saves(
     tablet.shot("home-three-saved")
 
     states = tablet.records()
-    assert sorted(states.values()) == ["saved", "saved", "saved"]
+    assert len(states) == 3 and set(states.values()) <= {"saved", "sent"}  # sync starts by itself
     tablet.sync()
     assert sorted(tablet.records().values()) == ["sent", "sent", "sent"]
     on_server = tablet_county.on_server("xiaowang")
@@ -121,3 +124,147 @@ def test_each_form_checks_in_chinese_then_english_and_saves(
     water = next(doc for doc in on_server if doc["type"] == "water_source")
     assert len(water.get("_attachments", {})) == 1
     assert not tablet.errors
+
+
+def test_saved_offline_reloads_offline_and_arrives_once(
+    context: Any, tablet: Tablet, tablet_county: FieldCounty
+) -> None:
+    tablet.open()
+    tablet.sign_in("xiaowang")
+    tablet.page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+
+    tablet_county.stop()
+    context.set_offline(True)
+    saved = []
+    for zone in ("东坡", "西沟"):
+        tablet.new("patrol")
+        fill_patrol(tablet, zone)
+        tablet.saved()
+        saved += [i for i, state in tablet.records().items() if i not in saved]
+    assert len(saved) == 2
+    tablet.sync()
+    assert "记录都安全地保存在本平板上" in tablet.page.inner_text("#sync-status")
+    tablet.shot("offline-saved")
+
+    tablet.page.reload()
+    tablet.page.wait_for_selector("body[data-ready=true]", timeout=30000)
+    assert tablet.records() == {doc_id: "saved" for doc_id in saved}
+    tablet.shot("offline-reloaded")
+
+    tablet_county.start()
+    context.set_offline(False)
+    status = tablet.sync()
+    assert "同步完成" in status, status
+    assert tablet.records() == {doc_id: "sent" for doc_id in saved}
+    tablet.sync()  # a second sync sends nothing again
+    on_server = tablet_county.on_server("xiaowang", "patrol")
+    assert sorted(doc["_id"] for doc in on_server) == sorted(saved)
+    for doc in on_server:
+        assert doc["_rev"].startswith("1-")
+        assert tablet_county.store.get(doc["_id"], conflicts=True).get("_conflicts") is None
+    tablet.shot("back-online-sent")
+
+
+def test_a_refused_record_shows_the_reasons_and_goes_once_corrected(
+    tablet: Tablet, tablet_county: FieldCounty
+) -> None:
+    tablet.open()
+    tablet.sign_in("xiaowang")
+    # A record the tablet's checks pass but the county refuses: made when this tablet
+    # still had another village (a place outside the volunteer's scope today).
+    doc = {
+        **example("patrol"),
+        "_id": generate_doc_id("patrol"),
+        "place": OTHER_GRID,
+        "station": f"station:{VILLAGE}",
+        "team": f"team:{VILLAGE}",
+        "author": "user:xiaowang",
+        "participants": ["user:xiaowang"],
+        "device": "tablet-test",
+    }
+    validate_document(doc)
+    tablet.page.evaluate("doc => new PouchDB('fieldsync-xiaowang').put(doc)", doc)
+    tablet.sync()
+    assert tablet.records()[doc["_id"]] == "refused"
+    tablet.shot("home-with-refusal")
+
+    tablet.page.click(f"#records li[data-id='{doc['_id']}']")
+    tablet.page.wait_for_selector("#server-reasons")
+    reasons = tablet.page.inner_text("#server-reasons")
+    assert "不在你的负责范围内" in reasons or "scope" in reasons, reasons
+    tablet.shot("refused-record-reasons")
+
+    tablet.page.click("#edit")
+    tablet.page.wait_for_selector("#save")
+    assert tablet.page.is_visible("#server-reasons")
+    tablet.choose("place", GRID)
+    tablet.saved()
+    assert tablet.records()[doc["_id"]] == "saved"
+    tablet.sync()
+    assert tablet.records()[doc["_id"]] == "sent"
+    (on_server,) = [d for d in tablet_county.on_server("xiaowang") if d["_id"] == doc["_id"]]
+    assert on_server["place"] == GRID
+    notices = [
+        d
+        for d in tablet_county.store.all_docs(include_docs=True)
+        if d["id"].startswith("rejection_notice:")
+    ]
+    assert not [n for n in notices if n["doc"].get("about") == doc["_id"]]
+    assert not tablet.page.evaluate(
+        """async (id) => (await new PouchDB('fieldsync-xiaowang').allDocs({include_docs: true}))
+            .rows.filter((row) => row.doc.about === id).length""",
+        doc["_id"],
+    )
+    tablet.shot("corrected-and-sent")
+
+
+def test_two_volunteers_on_one_tablet_do_not_see_each_others_work(
+    context: Any, tablet: Tablet, tablet_county: FieldCounty
+) -> None:
+    tablet.open()
+    tablet.sign_in("xiaowang")
+    tablet.page.click("#open-settings")
+    tablet.page.fill("#new-pin", "12ab")
+    tablet.page.click("#save-pin")
+    assert tablet.page.inner_text(".message") == "PIN 码须为 4 到 8 位数字。"
+    tablet.page.fill("#new-pin", "2468")
+    tablet.shot("settings")
+    tablet.page.click("#save-pin")
+    tablet.page.wait_for_selector("#records")
+
+    # Her work stays on the tablet: a saved patrol (unsent) and a draft.
+    context.set_offline(True)
+    tablet.new("patrol")
+    fill_patrol(tablet, "小王的巡逻")
+    tablet.saved()
+    (record_id,) = tablet.records()
+    tablet.new("home_visit")
+    tablet.fill("duration_min", "30")
+    tablet.page.click("#back")
+    tablet.page.wait_for_selector("#records")
+    assert sorted(tablet.records().values()) == ["draft", "saved"]
+    tablet.page.click("#open-settings")
+    tablet.page.click("#sign-out")
+    tablet.page.wait_for_selector("#other-account")
+    tablet.shot("unlock")
+
+    context.set_offline(False)
+    tablet.sign_in("xiaoli")
+    assert tablet.records() == {}
+    assert (
+        tablet.page.evaluate(
+            "async () => (await new PouchDB('fieldsync-xiaoli').allDocs()).rows.map((r) => r.id)"
+        ).count(record_id)
+        == 0
+    )
+    tablet.page.click("#open-settings")
+    tablet.page.click("#sign-out")
+
+    # Her password does not open his account; his PIN does, offline.
+    context.set_offline(True)
+    tablet.unlock("xiaowang", PASSWORD + "x")
+    assert tablet.page.inner_text("#unlock-error") == "PIN 码或密码不正确。"
+    tablet.unlock("xiaowang", "2468")
+    tablet.page.wait_for_selector("#records")
+    assert sorted(tablet.records().values()) == ["draft", "saved"]
+    tablet.shot("unlocked-with-pin")

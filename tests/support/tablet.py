@@ -131,12 +131,12 @@ class Tablet:
         self.page.click(f"[data-account='{name}']")
         self.page.fill("#secret", secret)
         self.page.click("#unlock")
+        done = "() => document.querySelector('#records') || document.querySelector('#unlock-error')?.textContent"
+        self.page.wait_for_function(done, timeout=30000)
 
     def wait_sync_idle(self) -> None:
-        self.page.wait_for_function(
-            "() => !document.querySelector('#sync-now') || !document.querySelector('#sync-now').disabled",
-            timeout=60000,
-        )
+        idle = "() => !document.querySelector('#sync-now')?.disabled"
+        self.page.wait_for_function(idle, timeout=60000)
 
     def new(self, doc_type: str) -> None:
         self.page.click(f"[data-new={doc_type}]")

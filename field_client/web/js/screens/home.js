@@ -40,7 +40,8 @@ export async function homeScreen() {
   const showSync = async (event) => {
     const state = await store.syncState();
     const last = state.last_sync ? t("last_sync", { when: new Date(state.last_sync).toLocaleString() }) : t("never_synced");
-    status.textContent = event && event.state !== "idle" && event.state !== "done" ? syncText(event) : last;
+    const busy = event && event.state !== "idle";
+    status.textContent = busy ? (event.state === "done" ? `${syncText(event)} ${last}` : syncText(event)) : last;
     progress.hidden = event?.state !== "syncing";
     syncButton.disabled = event?.state === "syncing";
   };
