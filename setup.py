@@ -8,7 +8,11 @@ setup(
     description="Offline-first field data (patrols, water sources, home visits) "
     "synced by the CouchDB replication protocol",
     python_requires=">=3.11",
-    packages=find_packages(include=["schemas", "sync", "server", "server.*", "field_client"]),
+    packages=find_packages(
+        include=["schemas", "sync", "server", "server.*", "field_client", "field_client.*"]
+    ),
+    # The tablet app's shell, built by `python -m field_client.tablet_app.build` (./dev runs it).
+    package_data={"field_client": ["web/*", "web/**/*"]},
     install_requires=[
         "marshmallow>=3.20,<5",
         "click>=8.1",

@@ -3,6 +3,7 @@ import js from "@eslint/js";
 import globals from "globals";
 
 export default [
+  { ignores: ["web/vendor/**", "node_modules/**"] },
   js.configs.recommended,
   {
     files: ["web/js/**/*.js"],

@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from field_client.serve import bp as tablet_app
+from field_client.tablet_app.serve import bp as tablet_app
 from sync.errors import StoreError
 
 from . import couchdb_root, health, logs, services, staff

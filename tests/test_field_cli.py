@@ -24,8 +24,8 @@ from support.county import (
     logged,
 )
 
-from field_client import local
-from field_client.states import look
+from field_client.command_line import local
+from field_client.command_line.states import look
 from schemas.rejection_notice import notice_id
 from server.commands.cli import main
 from sync import SqliteStore

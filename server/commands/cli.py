@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from field_client.cli import register as register_field_client
+from field_client.command_line.cli import register as register_field_client
 
 from .admin import admin
 from .demo import demo

@@ -131,7 +131,8 @@ class Tablet:
         self.page.click(f"[data-account='{name}']")
         self.page.fill("#secret", secret)
         self.page.click("#unlock")
-        done = "() => document.querySelector('#records') || document.querySelector('#unlock-error')?.textContent"
+        done = """() => document.querySelector('#records')
+            || document.querySelector('#unlock-error')?.textContent"""
         self.page.wait_for_function(done, timeout=30000)
 
     def wait_sync_idle(self) -> None:

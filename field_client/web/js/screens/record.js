@@ -2,21 +2,44 @@
 // it holds, and "Edit" (a refused or returned record is corrected and sent again).
 
 import { app, go, screen } from "../app.js";
-import { element } from "../forms.js";
+import { AUTOMATIC, element } from "../forms.js";
 import { label, t } from "../i18n.js";
 import { noticesByDoc, stateOf, unsentIds } from "../records.js";
-import { AUTOMATIC } from "../forms.js";
 import { editRecord, reasonsBox } from "./form.js";
 
-function shown(field, value) {
-  if (value === null || value === undefined) return "";
-  if (field.kind === "choice") return label(field.choices.find((choice) => choice.value === value) ?? { zh: value, en: value });
-  if (field.kind === "list" && field.item.kind === "choice") {
-    return value.map((item) => label(field.item.choices.find((choice) => choice.value === item) ?? { zh: item, en: item })).join("、");
+const choiceLabel = (choices, value) => label(choices.find((choice) => choice.value === value) ?? { zh: value, en: value });
+
+/** A field's value for reading: labels for choices and people, nested records as lists. */
+function shown(field, value, names) {
+  if (value === null || value === undefined) return element("div", { text: "—" });
+  switch (field.kind) {
+    case "choice":
+      return element("div", { text: choiceLabel(field.choices, value) });
+    case "bool":
+      return element("div", { text: value ? t("yes") : "—" });
+    case "doc_id":
+      return element("div", { text: names.get(value) ?? value });
+    case "object":
+      return fieldsOf(field.schema, value, names);
+    case "list":
+      if (field.item.kind === "object") {
+        return element("div", {}, ...value.map((item) => element("div", { class: "item" }, fieldsOf(field.item.schema, item, names))));
+      }
+      return element("div", { text: value.map((item) => (field.item.kind === "choice" ? choiceLabel(field.item.choices, item) : (names.get(item) ?? item))).join("、") });
+    default:
+      return element("div", { text: String(value) });
   }
-  if (field.kind === "bool") return value ? t("yes") : "—";
-  if (typeof value === "object") return JSON.stringify(value);
-  return String(value);
+}
+
+function fieldsOf(schemaName, value, names, skip = new Set()) {
+  const schema = app.description.schemas[schemaName];
+  return element(
+    "div",
+    {},
+    ...schema.fields
+      .filter((field) => !skip.has(field.name) && value[field.name] !== undefined && value[field.name] !== null)
+      .map((field) => element("div", { class: "field" }, element("div", { class: "label", text: label(field) }), shown(field, value[field.name], names))),
+  );
 }
 
 export async function recordScreen(id) {
@@ -25,12 +48,9 @@ export async function recordScreen(id) {
   if (!doc) return go("#/home");
   const [unsent, notices] = await Promise.all([unsentIds(store), noticesByDoc(store)]);
   const state = stateOf(doc, unsent, notices);
-  const schema = app.description.schemas[app.description.types[doc.type].schema];
-  const rows = schema.fields
-    .filter((field) => !AUTOMATIC.has(field.name) && doc[field.name] !== undefined)
-    .map((field) =>
-      element("div", { class: "field" }, element("div", { class: "label", text: label(field) }), element("div", { text: shown(field, doc[field.name]) })),
-    );
+  const people = [...(await store.ofType("user")), ...(await store.ofType("household"))];
+  const names = new Map(people.map((known) => [known._id, known.display_name ?? `${known.household_no} ${known.head_of_household}`]));
+  const rows = [fieldsOf(app.description.types[doc.type].schema, doc, names, AUTOMATIC)];
   const parts = [
     element("h2", { text: label(app.description.types[doc.type]) }),
     element("p", {}, element("span", { class: `state state-${state}`, id: "record-state", "data-state": state, text: t(`state_${state}`) })),

@@ -1,6 +1,6 @@
 // Sign in (online, once) and unlock (offline, with the password or a PIN).
 
-import { SignInError, rememberProfile, signIn, tabletAccounts, unlock } from "../accounts.js";
+import { SignInError, currentAccount, rememberProfile, signIn, tabletAccounts, unlock } from "../accounts.js";
 import { app, go, notify, openSession, screen, syncText } from "../app.js";
 import { element } from "../forms.js";
 import { t } from "../i18n.js";
@@ -39,7 +39,8 @@ export function signInScreen() {
       const summary = await app.scheduler.now();
       const profile = await store.profile();
       if (profile) rememberProfile(app.account.name, profile);
-      if (!summary) notify(syncText(app.sync));
+      app.account = currentAccount();
+      notify(syncText(app.sync), summary ? 4 : 10);
       go("#/home");
     } catch (caught) {
       const key = caught instanceof SignInError ? (SIGN_IN_ERRORS[caught.reason] ?? "sign_in_failed") : "sign_in_failed";

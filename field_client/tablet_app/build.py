@@ -1,7 +1,7 @@
 """Build the tablet app's assets: PouchDB's browser build from the pinned npm package
 into web/vendor/ (`./dev` runs this after `npm ci`; the Python package ships web/).
 
-    python -m field_client.build
+    python -m field_client.tablet_app.build
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # field_client/
 WEB = HERE / "web"
 # What the app loads from npm packages: (package file, where the app loads it).
 VENDORED: tuple[tuple[str, str], ...] = (("pouchdb/dist/pouchdb.min.js", "vendor/pouchdb.min.js"),)

@@ -1,0 +1,2 @@
+"""The command-line field client (`fieldsync record`, `records`, `sync`, `status`) for
+laptops and scripts, over a local SqliteStore."""
