@@ -172,6 +172,8 @@ def _schema(schema_cls: type[Schema], schemas: dict[str, Any]) -> str:
     described: dict[str, Any] = {"_class": schema_cls, "fields": fields}
     if issubclass(schema_cls, RuledSchema):
         described["rules"] = [dict(rule) for rule in schema_cls.all_rules]
+        if schema_cls.entry_rules:
+            described["entry_rules"] = [dict(rule) for rule in schema_cls.entry_rules]
     if issubclass(schema_cls, Envelope):
         described["envelope"] = {"doc_type": schema_cls.doc_type, "version": schema_cls.version}
     schemas[name] = described

@@ -45,11 +45,14 @@ class RuledSchema(BaseSchema):
 
     rules: ClassVar[tuple[Rule, ...]] = ()
     all_rules: ClassVar[tuple[Rule, ...]] = ()
+    # Checked where the record is typed only (schemas/rules.py): no future times.
+    entry_rules: ClassVar[tuple[Rule, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = cls.__dict__.get("rules", ())
         check_declared(own, cls.__name__)
+        check_declared(cls.__dict__.get("entry_rules", ()), cls.__name__)
         cls.all_rules = tuple(
             rule for klass in reversed(cls.__mro__) for rule in klass.__dict__.get("rules", ())
         )

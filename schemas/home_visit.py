@@ -96,6 +96,14 @@ class HomeVisit(FieldRecordEnvelope):
     )
     follow_up = Nested(FollowUp, allow_none=True, metadata=PERSONAL)
 
+    entry_rules = (
+        {
+            "rule": "not_after",
+            "fields": ["visited_at"],
+            "than": "updated_at",
+            "message": "in_the_future",
+        },
+    )
     rules = (
         {
             "rule": "any_of",

@@ -148,6 +148,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "patrol_too_long": ("一次巡逻不能超过 24 小时。", "A patrol must not last more than 24 hours."),
     "time_order": ("{field} 不能早于 {previous}。", "{field} must not be earlier than {previous}."),
+    "in_the_future": (
+        "不能晚于保存记录的时间（不能填写将来的时间）。",
+        "Must not be later than the moment the record is saved (no future times).",
+    ),
     # Water source.
     "people_below_households": (
         "受益人数不能少于受益户数。",

@@ -69,6 +69,14 @@ class Patrol(FieldRecordEnvelope):
     track = List(Nested(TrackPoint), allow_none=True, validate=Length(max=20000))
     incidents = List(Nested(Incident), allow_none=True, validate=Length(max=200))
 
+    entry_rules = (
+        {
+            "rule": "not_after",
+            "fields": ["started_at", "ended_at"],
+            "than": "updated_at",
+            "message": "in_the_future",
+        },
+    )
     rules = (
         {
             "rule": "at_least",

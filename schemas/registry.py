@@ -25,6 +25,7 @@ from .ids import DOC_TYPES, doc_id_error
 from .load_plan import SchemaPlan, Unsupported, schema_plan
 from .messages import msg, split_message
 from .place import Place
+from .rules import check_rules
 from .rejection_notice import RejectionNotice
 from .station import Station
 from .team import Team
@@ -187,6 +188,21 @@ def validate_document(doc: Any) -> dict[str, Any]:
     loaded = load_document(doc)
     cleaned: dict[str, Any] = _schema_instance(loaded["type"]).dump(loaded)
     cleaned.update(copy.deepcopy({k: v for k, v in doc.items() if k in COUCHDB_SPECIAL_MEMBERS}))
+    return cleaned
+
+
+def check_entry(doc: Any) -> dict[str, Any]:
+    """`validate_document`, then the entry rules of the record's type (no time after the
+    record's `updated_at`: see schemas/rules.py). For the places a record is typed (the
+    tablet app interprets the same rules, `fieldsync record` calls this), never for a
+    record arriving at the server."""
+    cleaned = validate_document(doc)
+    if doc.get("_deleted") is True:
+        return cleaned
+    loaded = load_document(doc)
+    errors = check_rules(schema_for(loaded["type"]).entry_rules, loaded)
+    if errors:
+        raise DocumentInvalid(errors)
     return cleaned
 
 

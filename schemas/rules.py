@@ -26,6 +26,14 @@ absent or null never fails a rule.
   goes to field.N.item.
 - `parts_decreasing` field, separator: the text's numeric parts do not each fall below
   the one before (a blood pressure's systolic above its diastolic).
+- `not_after` fields, than, [as]: a field is after `than` (read `as`); an entry rule
+  (below) with `than` the record's `updated_at` refuses times in the future.
+
+Entry rules (`entry_rules`) are checked where a record is typed, not where it arrives:
+at the moment of saving, `updated_at` is the device's "now", so "not after updated_at"
+is "not in the future", with no clock read here. The server does not apply them (an
+old record edited later would fail for no fault of its own); the tablet's validator and
+`fieldsync record` do, through `check_entry`.
 """
 
 from __future__ import annotations
@@ -183,6 +191,17 @@ def _parts_decreasing(rule: Rule, data: Mapping[str, Any]) -> Found:
         yield rule["field"], _message(rule, rule["field"])
 
 
+def _not_after(rule: Rule, data: Mapping[str, Any]) -> Found:
+    than = _get(data, rule["than"])
+    if than is _ABSENT:
+        return
+    latest = _read_as(than, rule.get("as"))
+    for name in rule["fields"]:
+        value = _get(data, name)
+        if value is not _ABSENT and value > latest:
+            yield name, _message(rule, name, rule["than"])
+
+
 _CHECKS: dict[str, Callable[[Rule, Mapping[str, Any]], Found]] = {
     "at_least": _at_least,
     "within": _within,
@@ -192,6 +211,7 @@ _CHECKS: dict[str, Callable[[Rule, Mapping[str, Any]], Found]] = {
     "count_at_most": _count_at_most,
     "each_at_most": _each_at_most,
     "parts_decreasing": _parts_decreasing,
+    "not_after": _not_after,
 }
 _REQUIRED: dict[str, frozenset[str]] = {
     "at_least": frozenset({"field", "than", "message"}),
@@ -202,4 +222,5 @@ _REQUIRED: dict[str, frozenset[str]] = {
     "count_at_most": frozenset({"field", "than", "message"}),
     "each_at_most": frozenset({"field", "item", "than", "message"}),
     "parts_decreasing": frozenset({"field", "separator", "message"}),
+    "not_after": frozenset({"fields", "than", "message"}),
 }

@@ -52,6 +52,15 @@ class WaterSource(FieldRecordEnvelope):
     pipe_length_m = Number(allow_none=True, validate=Range(0))
     found_on = Date(required=True)
 
+    entry_rules = (
+        {
+            "rule": "not_after",
+            "fields": ["found_on"],
+            "than": "updated_at",
+            "as": "local_date",
+            "message": "in_the_future",
+        },
+    )
     rules = (
         {
             "rule": "at_least",

@@ -14,7 +14,9 @@ import pytest
 from marshmallow import Schema, fields
 from marshmallow.decorators import VALIDATES_SCHEMA
 
+from schemas import DocumentInvalid, check_entry, validate_document
 from schemas.envelope import FieldRecordEnvelope
+from schemas.export import export_schemas
 from schemas.fields import AwareDateTime, Int, RuledSchema
 from schemas.messages import msg
 from schemas.registry import schema_for
@@ -124,3 +126,51 @@ def test_item_paths_are_where_the_message_goes() -> None:
     }
     errors = check_rules(schema_for("household").rules, data)
     assert errors == {"members": {1: {"birth_year": [msg("birth_year_future")]}}}
+
+
+# -- entry rules: no future times where a record is typed -----------------------------
+
+FUTURE = (
+    "不能晚于保存记录的时间（不能填写将来的时间）。",
+    "Must not be later than the moment the record is saved (no future times).",
+)
+
+
+def _entry_errors(doc: dict) -> dict:
+    try:
+        check_entry(doc)
+    except DocumentInvalid as invalid:
+        return invalid.errors
+    return {}
+
+
+def test_a_patrol_ending_after_it_was_saved_is_refused_at_entry_only() -> None:
+    doc = example("patrol")
+    doc["ended_at"] = "2099-01-01T10:00:00+08:00"
+    doc["started_at"] = "2099-01-01T09:00:00+08:00"
+    validate_document(doc)  # the server keeps taking it: no clock in its checks
+    assert _entry_errors(doc) == {
+        "started_at": [" / ".join(FUTURE)],
+        "ended_at": [" / ".join(FUTURE)],
+    }
+    assert _entry_errors(example("patrol")) == {}
+
+
+def test_a_water_source_found_after_the_day_it_was_saved_is_refused_at_entry() -> None:
+    doc = example("water_source")
+    saved_on = doc["updated_at"][:10]
+    assert _entry_errors({**doc, "found_on": saved_on}) == {}  # the same local day is fine
+    later = f"{int(saved_on[:4]) + 1}{saved_on[4:]}"
+    assert _entry_errors({**doc, "found_on": later}) == {"found_on": [" / ".join(FUTURE)]}
+
+
+def test_entry_rules_are_exported_for_the_tablet() -> None:
+    rules = export_schemas()["schemas"]["HomeVisit"]["entry_rules"]
+    assert rules == [
+        {
+            "rule": "not_after",
+            "fields": ["visited_at"],
+            "than": "updated_at",
+            "message": "in_the_future",
+        }
+    ]

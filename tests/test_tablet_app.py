@@ -268,3 +268,84 @@ def test_two_volunteers_on_one_tablet_do_not_see_each_others_work(
     tablet.page.wait_for_selector("#records")
     assert sorted(tablet.records().values()) == ["draft", "saved"]
     tablet.shot("unlocked-with-pin")
+
+
+def test_bad_input_gets_a_clear_message_and_what_was_typed_stays(
+    context: Any, tablet: Tablet, tablet_county: FieldCounty
+) -> None:
+    tablet.open()
+    tablet.sign_in("xiaowang")
+
+    # A household head named in mixed scripts with an emoji is kept exactly as typed.
+    tablet.new("home_visit")
+    tablet.field("household").locator("button").click()
+    tablet.page.wait_for_selector("[data-path=household_no]")
+    name = "王小明 Wáng Xiǎomíng 🌾"
+    tablet.fill("head_of_household", name)
+    tablet.fill("household_no", "BY-0042")
+    tablet.fill("size", "三")  # not a number: named, and the text stays
+    tablet.save()
+    assert tablet.message("size") == "必须是整数。"
+    assert tablet.field("size").locator("input").input_value() == "三"
+    assert tablet.message("address") == "缺少必填字段。"
+    tablet.shot("household-errors-kept")
+    tablet.page.reload()
+    tablet.page.wait_for_selector("[data-path=head_of_household]")
+    assert tablet.field("head_of_household").locator("input").input_value() == name
+    assert tablet.field("size").locator("input").input_value() == "三"
+    tablet.fill("size", "3")
+    tablet.fill("address", "白岩村三组 12 号")
+    tablet.choose("place", GRID)
+    tablet.save()
+    # Saving the household returns to the visit with it chosen.
+    tablet.page.wait_for_selector("[data-path=duration_min]")
+    chosen = tablet.field("household").locator("input:checked")
+    assert "王小明" in tablet.field("household").inner_text()
+    assert chosen.count() == 1
+    tablet.shot("visit-with-new-household")
+
+    # A visit in the future is refused at entry, in both languages.
+    tablet.fill("visited_at", "2099-05-01T09:00")
+    tablet.fill("duration_min", "20")
+    tablet.choose("services", "cleaning")
+    tablet.choose("place", GRID)
+    tablet.save()
+    assert tablet.message("visited_at") == "不能晚于保存记录的时间（不能填写将来的时间）。"
+    tablet.set_language("en")
+    assert tablet.message("visited_at").startswith("Must not be later than the moment")
+    tablet.shot("visit-in-the-future-en")
+    tablet.set_language("zh")
+    tablet.page.click("[data-path=visited_at] button")  # "now"
+    tablet.saved()
+    households = tablet.page.evaluate(
+        """async () => (await new PouchDB('fieldsync-xiaowang').allDocs({include_docs: true}))
+            .rows.map((row) => row.doc).filter((doc) => doc.type === 'household')"""
+    )
+    (household,) = [doc for doc in households if doc.get("household_no") == "BY-0042"]
+    assert household["head_of_household"] == name
+
+    # Photos: a file that is not an image, and one too large to process.
+    tablet.new("water_source")
+    tablet.shot("water-source-form")
+    tablet.page.set_input_files(
+        "#photo-input", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"}]
+    )
+    assert tablet.page.inner_text("#photo-message") == "这不是图片文件，请选择照片。"
+    huge = b"\0" * (26 * 1024 * 1024)
+    tablet.page.set_input_files(
+        "#photo-input", files=[{"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": huge}]
+    )
+    assert tablet.page.inner_text("#photo-message") == "照片太大（超过 25 MB），无法处理。"
+    tablet.shot("photo-refused")
+
+    # Location from the browser, with its accuracy shown.
+    context.grant_permissions(["geolocation"])
+    context.set_geolocation({"latitude": 29.5101, "longitude": 109.4102, "accuracy": 14})
+    tablet.field("location").locator("button").first.click()
+    tablet.page.wait_for_function(
+        "() => document.querySelector('[data-path=\"location.lat\"] input').value !== ''"
+    )
+    assert tablet.field("location.lat").locator("input").input_value() == "29.5101"
+    assert "精度约 14 米" in tablet.field("location").inner_text()
+    tablet.shot("water-source-located")
+    assert not tablet.errors

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import click
 
-from schemas import DocumentInvalid, error_messages, msg, split_message, validate_document
+from schemas import DocumentInvalid, check_entry, error_messages, msg, split_message
 from schemas.labels import TYPE_LABELS
 from sync.errors import NotFound, PeerUnavailable, StoreError, Unauthorized
 from sync.http_client import split_credentials
@@ -87,7 +87,7 @@ def record(
         for path in removals:
             entry.unset_path(doc, path)
         try:
-            cleaned = validate_document(doc)
+            cleaned = check_entry(doc)
         except DocumentInvalid as invalid:
             problems = error_messages(invalid.errors)
             click.echo(text("invalid", count=len(problems)), err=True)

@@ -398,7 +398,7 @@ export function recordForm(doc, ctx) {
     return { ...out, ...fields.read() };
   };
   const showErrors = (errors, { all = false, flatten, render }) => {
-    for (const node of form.querySelectorAll(".message")) node.remove();
+    for (const node of form.querySelectorAll(".check-message")) node.remove();
     for (const node of form.querySelectorAll(".invalid")) node.classList.remove("invalid");
     const loose = [];
     let shown = 0;
@@ -414,7 +414,7 @@ export function recordForm(doc, ctx) {
       shown += 1;
       if (wrapper) {
         wrapper.classList.add("invalid");
-        wrapper.append(element("div", { class: "message", text }));
+        wrapper.append(element("div", { class: "message check-message", text }));
       } else {
         loose.push(`${path.join(".")}: ${text}`);
       }
@@ -422,7 +422,7 @@ export function recordForm(doc, ctx) {
     summary.hidden = !all || shown === 0;
     summary.replaceChildren(
       element("p", { text: t("save_failed_check", { n: shown }) }),
-      ...loose.map((line) => element("div", { class: "message", text: line })),
+      ...loose.map((line) => element("div", { class: "message check-message", text: line })),
     );
     return shown;
   };

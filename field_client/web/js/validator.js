@@ -341,8 +341,9 @@ export function createValidator(description) {
     bilingual: (errors) => mapTree(errors, (found) => bilingual(messages, found)),
   };
 
-  /** Judge a document as schemas.validate_document does: null when it is valid. */
-  function validate(doc) {
+  /** Judge a document as schemas.validate_document does (with `entry`, as
+   * schemas.check_entry does, where a record is typed): null when it is valid. */
+  function validate(doc, { entry = false } = {}) {
     if (!isObject(doc)) return { _schema: [message("not_object")] };
     if (doc._deleted === true) {
       const error = docIdError(doc._id);
@@ -373,7 +374,11 @@ export function createValidator(description) {
     }
     const body = Object.fromEntries(Object.entries(doc).filter(([key]) => !special.has(key)));
     const read = loadSchema(body, exported.schema);
-    return read.errors ?? null;
+    if (read.errors) return read.errors;
+    const entryRules = entry ? description.schemas[exported.schema].entry_rules : undefined;
+    if (!entryRules) return null;
+    const errors = ruleErrors(entryRules, read.value);
+    return Object.keys(errors).length ? errors : null;
   }
 }
 
@@ -462,7 +467,16 @@ const ruleChecks = {
       }
     }
   },
-  *parts_decreasing(rule, data) {
+  *not_after(rule, data) {
+    const than = get(data, rule.than);
+    if (than === ABSENT) return;
+    const latest = readAs(than, rule.as);
+    for (const name of rule.fields) {
+      const value = get(data, name);
+      if (value !== ABSENT && compare(value, latest) > 0) yield [name, ruleMessage(rule, name, rule.than)];
+    }
+  },
+    *parts_decreasing(rule, data) {
     const value = get(data, rule.field);
     if (value === ABSENT) return;
     const parts = value.split(rule.separator).map((part) => Number.parseInt(part, 10));

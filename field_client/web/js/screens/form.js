@@ -159,7 +159,7 @@ export async function formScreen(draftId) {
   let submitted = draft.submitted === true;
 
   const check = () => {
-    const errors = app.validator.validate(form.read());
+    const errors = app.validator.validate({ ...form.read(), updated_at: nowIso() }, { entry: true });
     form.showErrors(errors, { all: submitted, flatten: flattenErrors, render: app.validator.render });
     return errors;
   };
@@ -201,7 +201,7 @@ export async function formScreen(draftId) {
     submitted = true;
     const record = { ...form.read(), updated_at: nowIso() };
     if (draft.isNew) record.created_at = record.updated_at;
-    const errors = app.validator.validate(record);
+    const errors = app.validator.validate(record, { entry: true });
     if (errors) {
       await autosave();
       form.showErrors(errors, { all: true, flatten: flattenErrors, render: app.validator.render });
