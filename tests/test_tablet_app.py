@@ -14,6 +14,7 @@ import pytest
 from support.county import PASSWORD, VILLAGE
 from support.tablet import OTHER_GRID, FieldCounty, Tablet, png
 
+from field_client.tablet_app import serve
 from schemas import generate_doc_id, validate_document
 from schemas.testing import example
 
@@ -349,3 +350,34 @@ def test_bad_input_gets_a_clear_message_and_what_was_typed_stays(
     assert "精度约 14 米" in tablet.field("location").inner_text()
     tablet.shot("water-source-located")
     assert not tablet.errors
+
+
+def test_a_new_version_is_offered_never_forced_mid_entry(
+    tablet: Tablet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tablet.open()
+    tablet.sign_in("xiaowang")
+    tablet.page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    tablet.page.reload()  # now the service worker controls the page
+    tablet.page.wait_for_selector("#records")
+    assert tablet.page.evaluate("!!navigator.serviceWorker.controller")
+
+    tablet.new("patrol")
+    tablet.fill("zone", "更新前输入的内容")
+
+    # The county deploys a new app: its version (a digest of the shell) is new.
+    version, files = serve.app_version()
+    monkeypatch.setattr(serve, "app_version", lambda: (f"next-{version}", files))
+    tablet.page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update())")
+    tablet.page.wait_for_selector("#update-now", timeout=30000)
+    # Offered, not forced: the form and what was typed are still there.
+    assert tablet.field("zone").locator("input").input_value() == "更新前输入的内容"
+    tablet.shot("update-offered")
+    with tablet.page.expect_navigation():
+        tablet.page.click("#update-now")
+    tablet.page.wait_for_selector("[data-path=zone]")
+    assert tablet.field("zone").locator("input").input_value() == "更新前输入的内容"
+    version = tablet.page.evaluate(
+        "caches.keys().then((names) => names.filter((n) => n.startsWith('fieldsync-shell-')))"
+    )
+    assert len(version) == 1 and version[0].startswith("fieldsync-shell-next-")
