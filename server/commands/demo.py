@@ -143,6 +143,11 @@ def _serve_or_close(app: Flask, serve: bool, host: str, port: int) -> None:
     if not serve:
         app.extensions["fieldsync"].close()
         return
+    volunteer = DEMO_ACCOUNTS[0].username
+    click.echo(
+        f"\nTablet app 平板应用: open 在 Chromium 中打开 http://{host}:{port or 5984}/app/ "
+        f"and sign in as 并登录 {volunteer} / {DEMO_PASSWORD}"
+    )
     click.echo(
         f"\nReplicate as a volunteer 以志愿者身份同步: fieldsync replicate "
         f"http://{DEMO_ACCOUNTS[0].username}:{DEMO_PASSWORD}@{host}:{port or 5984}/db "
