@@ -381,3 +381,27 @@ def test_a_new_version_is_offered_never_forced_mid_entry(
         "caches.keys().then((names) => names.filter((n) => n.startsWith('fieldsync-shell-')))"
     )
     assert len(version) == 1 and version[0].startswith("fieldsync-shell-next-")
+
+
+def test_an_expired_session_asks_for_the_password_once_and_the_sync_goes_on(
+    context: Any, tablet: Tablet, tablet_county: FieldCounty
+) -> None:
+    tablet.open()
+    tablet.sign_in("xiaowang")
+    tablet.new("patrol")
+    fill_patrol(tablet)
+    tablet.saved()
+    context.clear_cookies()  # weeks offline: the server's session has ended
+    status = tablet.sync()
+    assert "登录已过期" in status and "记录都安全地保存在本平板上" in status, status
+    tablet.page.wait_for_selector("#sign-in-again")
+    tablet.shot("sign-in-again")
+    tablet.page.fill("#resign-password", PASSWORD)
+    tablet.page.click("#sign-in-again button")
+    tablet.page.wait_for_function("() => document.querySelector('#sign-in-again').hidden")
+    tablet.wait_sync_idle()
+    tablet.page.wait_for_function(
+        "() => [...document.querySelectorAll('#records li[data-state]')]"
+        ".every((li) => li.dataset.state === 'sent')"
+    )
+    assert len(tablet_county.on_server("xiaowang", "patrol")) == 1

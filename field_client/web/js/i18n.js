@@ -6,6 +6,7 @@ const STRINGS = {
   opening: ["正在打开…", "Opening…"],
   language: ["English", "中文"],
   sign_in: ["登录", "Sign in"],
+  sign_in_and_sync: ["登录并同步", "Sign in and sync"],
   sign_in_title: ["用账号登录（需要网络）", "Sign in with your account (needs a connection)"],
   username: ["用户名", "Username"],
   password: ["密码", "Password"],

@@ -80,7 +80,16 @@ export class LocalStore {
 
   async allDrafts() {
     const result = await this.drafts.allDocs({ include_docs: true });
-    return result.rows.map((row) => row.doc);
+    const drafts = result.rows.map((row) => row.doc);
+    // A new record's draft whose record exists was left by a save cut short (a power
+    // cut between the record's write and the draft's removal): the record holds what
+    // was saved, so the draft goes, or the record is listed twice and cannot be saved.
+    const ids = drafts.filter((draft) => draft.isNew && draft.doc?._id).map((draft) => draft.doc._id);
+    const { rows } = await this.db.allDocs({ keys: ids });
+    const saved = new Set(rows.filter((row) => row.value && !row.value.deleted).map((row) => row.id));
+    const left = drafts.filter((draft) => draft.isNew && saved.has(draft.doc?._id));
+    await Promise.all(left.map((draft) => this.drafts.remove(draft).catch(() => {})));
+    return drafts.filter((draft) => !left.includes(draft));
   }
 
   async removeDraft(id) {

@@ -11,6 +11,7 @@ export const PUSH_BATCH = 10;
 export const PULL_BATCH = 100;
 const COMPRESS_FROM = 1024; // bytes: smaller bodies gain nothing from gzip
 const BACKOFF_SECONDS = [5, 15, 30, 60, 120, 300];
+const EVERY_SECONDS = 600; // while the app is open and syncs succeed
 
 export class SyncError extends Error {
   constructor(kind, detail) {
@@ -135,6 +136,7 @@ export class SyncScheduler {
     this.running = syncOnce(this.store, { onProgress: (step) => this.listener({ state: "syncing", ...step }) })
       .then((summary) => {
         this.failures = 0;
+        this.soon(EVERY_SECONDS);
         this.listener({ state: "done", summary });
         return summary;
       })

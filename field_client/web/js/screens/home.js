@@ -1,5 +1,6 @@
 // Home: sync status and "Sync now", a button per record type, and "my records".
 
+import { SignInError, signIn } from "../accounts.js";
 import { app, go, screen, syncText } from "../app.js";
 import { element } from "../forms.js";
 import { label, t } from "../i18n.js";
@@ -27,6 +28,28 @@ export async function homeScreen() {
   const syncButton = element("button", { type: "button", class: "primary", id: "sync-now", text: t("sync_now") });
   syncButton.addEventListener("click", () => app.scheduler.now());
   const counts = element("p", { id: "counts" });
+  // An expired session (weeks offline): the password once more, then the sync goes on.
+  const password = element("input", { id: "resign-password", type: "password", autocomplete: "current-password" });
+  const resignError = element("div", { class: "message", role: "alert" });
+  const resign = element(
+    "form",
+    { class: "stack", id: "sign-in-again", hidden: true },
+    element("label", { for: "resign-password", text: t("password") }),
+    password,
+    resignError,
+    element("button", { type: "submit", class: "primary", text: t("sign_in_and_sync") }),
+  );
+  resign.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await signIn(app.account.name, password.value);
+      password.value = "";
+      resign.hidden = true;
+      app.scheduler.now();
+    } catch (caught) {
+      resignError.textContent = t(caught instanceof SignInError && caught.reason === "offline" ? "sign_in_offline" : "sign_in_failed");
+    }
+  });
   const actions = element("div", { class: "big-actions" });
   for (const type of RECORD_TYPES) {
     const button = element("button", { type: "button", "data-new": type, text: `＋ ${label(app.description.types[type])}` });
@@ -43,6 +66,7 @@ export async function homeScreen() {
     const busy = event && event.state !== "idle";
     status.textContent = busy ? (event.state === "done" ? `${syncText(event)} ${last}` : syncText(event)) : last;
     progress.hidden = event?.state !== "syncing";
+    resign.hidden = !(event?.state === "failed" && event.kind === "signin");
     syncButton.disabled = event?.state === "syncing";
   };
   const showList = async () => {
@@ -84,7 +108,7 @@ export async function homeScreen() {
   const warning = profile ? null : element("p", { class: "summary", id: "needs-sync", text: t("first_sync_needed") });
   screen().replaceChildren(
     ...[warning].filter(Boolean),
-    element("section", { class: "stack" }, status, progress, counts, syncButton),
+    element("section", { class: "stack" }, status, progress, resign, counts, syncButton),
     element("h2", { text: t("new_record") }),
     actions,
     element("h2", { text: t("my_records") }),
