@@ -115,7 +115,9 @@ class Tablet:
     def shot(self, name: str) -> Path:
         self.shots += 1
         path = self.artifacts / f"{self.shots:02d}-{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        # A full-page shot of a sticky bar paints it mid-page: unstick it for the shot.
+        unstick = "#bar, #notice { position: static !important; }"
+        self.page.screenshot(path=str(path), full_page=True, style=unstick)
         return path
 
     def sign_in(self, name: str, password: str = PASSWORD) -> None:

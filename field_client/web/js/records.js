@@ -82,9 +82,14 @@ export async function myRecords(store, limit = 50) {
   const draftRows = drafts
     .filter((draft) => RECORD_TYPES.includes(draft.doc?.type))
     .map((draft) => ({ doc: draft.doc, state: "draft", draftId: draft._id, notice: null }));
-  return {
-    rows: [...draftRows, ...saved],
-    unsent: unsent.size,
-    refused: saved.filter((row) => row.state === "refused").length,
-  };
+  return { rows: [...draftRows, ...saved], unsent: unsent.size, refused: await refusedCount(store, unsent, notices) };
+}
+
+/** Records on this tablet whose current revision a notice refuses (notices are few). */
+async function refusedCount(store, unsent, notices) {
+  if (notices.size === 0) return 0;
+  const heads = await store.db.allDocs({ keys: [...notices.keys()] });
+  return heads.rows.filter(
+    (row) => row.value && !row.value.deleted && !unsent.has(row.id) && notices.get(row.id).rev === row.value.rev,
+  ).length;
 }
