@@ -25,8 +25,8 @@ from .ids import DOC_TYPES, doc_id_error
 from .load_plan import SchemaPlan, Unsupported, schema_plan
 from .messages import msg, split_message
 from .place import Place
-from .rules import check_rules
 from .rejection_notice import RejectionNotice
+from .rules import check_rules
 from .station import Station
 from .team import Team
 from .user import User

@@ -28,6 +28,7 @@ START_SECONDS = 20.0
 class KillableBrowser:
     process: subprocess.Popen
     browser: Any  # Playwright's Browser, attached over CDP
+    killed: bool = False  # kill() was called (from any thread)
 
     @property
     def page(self) -> Any:
@@ -37,14 +38,11 @@ class KillableBrowser:
 
     def kill(self) -> None:
         """The power cut: SIGKILL every process of the browser at once."""
+        self.killed = True
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-
-    @property
-    def killed(self) -> bool:
-        return self.process.poll() == -signal.SIGKILL
 
 
 def _devtools_port(profile: Path, process: subprocess.Popen) -> int:

@@ -4,6 +4,8 @@
 // itself. Each volunteer has their own local databases (store.js); the unlocked one
 // is remembered for this tab only, so a reload stays unlocked and a lock ends it.
 
+import { deviceId } from "./ids.js";
+
 const ACCOUNTS_KEY = "fieldsync.accounts";
 const CURRENT_KEY = "fieldsync.current";
 // About a quarter of a second on a desktop core; a low-end tablet takes a second or two.
@@ -26,8 +28,37 @@ function load() {
   }
 }
 
-function store(accounts) {
+// localStorage reaches the disk seconds after a change (Chromium batches it), so a
+// power cut just after a sign-in would forget it; the accounts are mirrored into
+// IndexedDB, which is durable when a write resolves, and restored from there at start.
+const MIRROR = "_local/tablet-accounts";
+let mirrorDb = null;
+const mirror = () => (mirrorDb ??= new PouchDB("fieldsync-tablet"));
+
+async function store(accounts) {
   localStorage.setItem(ACCOUNTS_KEY, JSON.stringify(accounts));
+  const db = mirror();
+  let previous = null;
+  try {
+    previous = await db.get(MIRROR);
+  } catch (error) {
+    if (error.status !== 404) throw error;
+  }
+  await db.put({ _id: MIRROR, _rev: previous?._rev, accounts, device: localStorage.getItem("fieldsync.device") });
+}
+
+/** At start: bring back what a power cut kept out of localStorage. */
+export async function restoreAccounts() {
+  let saved;
+  try {
+    saved = await mirror().get(MIRROR);
+  } catch (error) {
+    if (error.status === 404) return;
+    throw error;
+  }
+  // Every change writes both, the mirror last: where they differ, the mirror is newer.
+  localStorage.setItem(ACCOUNTS_KEY, JSON.stringify({ ...load(), ...saved.accounts }));
+  if (saved.device && !localStorage.getItem("fieldsync.device")) localStorage.setItem("fieldsync.device", saved.device);
 }
 
 const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -74,6 +105,7 @@ export async function signIn(name, password) {
   if (response.status === 429) throw new SignInError("throttled");
   if (!response.ok) throw new SignInError("server");
   const body = await response.json();
+  deviceId(); // minted now, so the mirror below keeps it too
   const accounts = load();
   const previous = accounts[body.name] ?? {};
   accounts[body.name] = {
@@ -83,7 +115,7 @@ export async function signIn(name, password) {
     password: await verifier(password),
     pinTries: 0,
   };
-  store(accounts);
+  await store(accounts);
   sessionStorage.setItem(CURRENT_KEY, body.name);
   return accounts[body.name];
 }
@@ -100,11 +132,11 @@ export async function unlock(name, secret) {
     account.pinTries = 0;
   } else {
     if (PIN.test(secret) && account.pin) account.pinTries = (account.pinTries ?? 0) + 1;
-    store(accounts);
+    await store(accounts);
     const locked = account.pin && account.pinTries >= PIN_TRIES;
     return { ok: false, reason: locked ? "pin_locked" : "wrong" };
   }
-  store(accounts);
+  await store(accounts);
   sessionStorage.setItem(CURRENT_KEY, name);
   return { ok: true, account };
 }
@@ -115,16 +147,16 @@ export async function setPin(name, pin) {
   const accounts = load();
   accounts[name].pin = await verifier(pin);
   accounts[name].pinTries = 0;
-  store(accounts);
+  await store(accounts);
   return true;
 }
 
 /** Remember what the server says about the volunteer (from their user document). */
-export function rememberProfile(name, profile) {
+export async function rememberProfile(name, profile) {
   const accounts = load();
   if (!accounts[name]) return;
   accounts[name].displayName = profile.display_name;
-  store(accounts);
+  await store(accounts);
 }
 
 /** The unlocked volunteer's account, or null. */

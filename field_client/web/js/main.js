@@ -1,7 +1,7 @@
 // The tablet app's entry: load the schemas (cached by the service worker, so this
 // works offline), then show the screen the address names.
 
-import { currentAccount } from "./accounts.js";
+import { currentAccount, restoreAccounts } from "./accounts.js";
 import { app, closeSession, openSession, renderBar, screen } from "./app.js";
 import { element } from "./forms.js";
 import { getLang, setLang, t } from "./i18n.js";
@@ -76,6 +76,7 @@ async function registerWorker() {
 
 async function start() {
   setLang(getLang());
+  await restoreAccounts();
   const response = await fetch("schemas.json");
   app.description = await response.json();
   app.validator = createValidator(app.description);

@@ -476,7 +476,7 @@ const ruleChecks = {
       if (value !== ABSENT && compare(value, latest) > 0) yield [name, ruleMessage(rule, name, rule.than)];
     }
   },
-    *parts_decreasing(rule, data) {
+  *parts_decreasing(rule, data) {
     const value = get(data, rule.field);
     if (value === ABSENT) return;
     const parts = value.split(rule.separator).map((part) => Number.parseInt(part, 10));

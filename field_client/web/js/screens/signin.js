@@ -38,7 +38,7 @@ export function signInScreen() {
       // The first sync brings the volunteer's own user document, roster and households.
       const summary = await app.scheduler.now();
       const profile = await store.profile();
-      if (profile) rememberProfile(app.account.name, profile);
+      if (profile) await rememberProfile(app.account.name, profile);
       app.account = currentAccount();
       notify(syncText(app.sync), summary ? 4 : 10);
       go("#/home");
