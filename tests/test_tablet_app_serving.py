@@ -81,8 +81,9 @@ def test_a_changed_file_is_a_new_version(
 
 
 def test_an_unbuilt_app_says_how_to_build_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_version: None
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch, fresh_version: None
 ) -> None:
     monkeypatch.setattr(serve, "missing_assets", lambda: ["vendor/pouchdb.min.js"])
-    with pytest.raises(RuntimeError, match="./dev"):
-        serve.app_version()
+    answer = client.get("/app/sw.js")
+    assert answer.status_code == 503
+    assert "./dev" in answer.get_json()["reason"]

@@ -60,6 +60,13 @@ def _fresh(body: bytes | str, mimetype: str) -> Response:
     return response
 
 
+def _built_version() -> tuple[str, tuple[str, ...]]:
+    try:
+        return app_version()
+    except RuntimeError as error:  # an unbuilt app: say how to build it, in the answer
+        abort(503, description=str(error))
+
+
 @bp.get("")
 def app_root() -> Response:
     return redirect("/app/", code=308)
@@ -72,7 +79,7 @@ def index() -> Response:
 
 @bp.get("/sw.js")
 def service_worker() -> Response:
-    version, files = app_version()
+    version, files = _built_version()
     source = (WEB / "sw.js").read_text(encoding="utf-8")
     source = source.replace('"__VERSION__"', json.dumps(version))
     source = source.replace('["__SHELL__"]', json.dumps(["./", *files]))
@@ -83,7 +90,7 @@ def service_worker() -> Response:
 
 @bp.get("/version.json")
 def version() -> Response:
-    return _fresh(json.dumps({"version": app_version()[0]}), "application/json")
+    return _fresh(json.dumps({"version": _built_version()[0]}), "application/json")
 
 
 @bp.get(f"/{SCHEMAS}")
