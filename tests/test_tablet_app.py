@@ -405,3 +405,18 @@ def test_an_expired_session_asks_for_the_password_once_and_the_sync_goes_on(
         ".every((li) => li.dataset.state === 'sent')"
     )
     assert len(tablet_county.on_server("xiaowang", "patrol")) == 1
+
+
+def test_every_string_of_the_app_is_in_both_languages(tablet: Tablet) -> None:
+    tablet.open()
+    missing = tablet.page.evaluate(
+        """async () => {
+            const { ALL_STRINGS } = await import('/app/js/i18n.js');
+            return Object.entries(ALL_STRINGS)
+                // "language" names the other language (the switch): English, 中文.
+                .filter(([key, pair]) => pair.length !== 2 || !pair[0].trim() || !pair[1].trim()
+                    || (key !== 'language' && !/[\\u4e00-\\u9fff]/u.test(pair[0])))
+                .map(([key]) => key);
+        }"""
+    )
+    assert missing == []
