@@ -42,47 +42,63 @@ export function stateOf(doc, unsent, notices) {
   return "sent";
 }
 
-async function newestMine(store, type, limit) {
-  const found = [];
-  let startkey = `${type}:\ufff0`;
-  let skip = 0;
-  // Pages of the type's ids, newest first (ULIDs sort by creation time).
-  for (;;) {
-    const page = await store.db.allDocs({
-      descending: true,
-      startkey,
-      endkey: `${type}:`,
-      limit: Math.max(limit * 2, 50),
-      skip,
-      include_docs: true,
-    });
-    for (const row of page.rows) {
-      if (isMine(row.doc, store.author)) found.push(row.doc);
-      if (found.length >= limit) return found;
-    }
-    if (page.rows.length === 0) return found;
-    startkey = page.rows.at(-1).id;
-    skip = 1;
-  }
+const ulidOf = (id) => id.slice(id.indexOf(":") + 1);
+
+/** The next ids of one type, newest first (ids only: no bodies are read). */
+async function moreIds(store, cursor, count) {
+  const page = await store.db.allDocs({
+    descending: true,
+    startkey: cursor.after ?? `${cursor.type}:\ufff0`,
+    endkey: `${cursor.type}:`,
+    limit: count,
+    skip: cursor.after ? 1 : 0,
+  });
+  cursor.ids.push(...page.rows.map((row) => row.id));
+  cursor.done = page.rows.length < count;
+  if (page.rows.length) cursor.after = page.rows.at(-1).id;
 }
 
-/** The newest `limit` records (drafts first), each {doc, state, notice}; and counts. */
+// The newest of the volunteer's records across the types. Bodies are what cost (each
+// is decoded), so the ids are merged first and only a page's worth of bodies is read;
+// another round runs only when some of them were someone else's.
+async function newestMine(store, limit) {
+  const cursors = RECORD_TYPES.map((type) => ({ type, ids: [], done: false, after: null }));
+  const found = [];
+  for (let round = 0; found.length < limit && round < 100; round += 1) {
+    const want = limit - found.length;
+    await Promise.all(cursors.filter((c) => !c.done && c.ids.length < want).map((c) => moreIds(store, c, want)));
+    const next = cursors
+      .flatMap((cursor) => cursor.ids)
+      .sort((a, b) => (ulidOf(a) < ulidOf(b) ? 1 : -1))
+      .slice(0, want);
+    if (next.length === 0) break;
+    const taken = new Set(next);
+    for (const cursor of cursors) cursor.ids = cursor.ids.filter((id) => !taken.has(id));
+    const bodies = await store.db.allDocs({ keys: next, include_docs: true });
+    found.push(...bodies.rows.filter((row) => row.doc && isMine(row.doc, store.author)).map((row) => row.doc));
+  }
+  return found;
+}
+
+/** The newest `limit` records (drafts first), each {doc, state, notice}; whether
+ * there are more; and counts. */
 export async function myRecords(store, limit = 50) {
-  const [unsent, notices, drafts, ...perType] = await Promise.all([
+  const [unsent, notices, drafts, mine] = await Promise.all([
     unsentIds(store),
     noticesByDoc(store),
     store.allDrafts(),
-    ...RECORD_TYPES.map((type) => newestMine(store, type, limit)),
+    newestMine(store, limit + 1), // one more than shown tells whether there are more
   ]);
-  const saved = perType
-    .flat()
-    .sort((a, b) => (a._id.split(":")[1] < b._id.split(":")[1] ? 1 : -1))
-    .slice(0, limit)
-    .map((doc) => ({ doc, state: stateOf(doc, unsent, notices), notice: notices.get(doc._id) ?? null }));
+  const saved = mine.slice(0, limit).map((doc) => ({ doc, state: stateOf(doc, unsent, notices), notice: notices.get(doc._id) ?? null }));
   const draftRows = drafts
     .filter((draft) => RECORD_TYPES.includes(draft.doc?.type))
     .map((draft) => ({ doc: draft.doc, state: "draft", draftId: draft._id, notice: null }));
-  return { rows: [...draftRows, ...saved], unsent: unsent.size, refused: await refusedCount(store, unsent, notices) };
+  return {
+    rows: [...draftRows, ...saved],
+    more: mine.length > limit,
+    unsent: unsent.size,
+    refused: await refusedCount(store, unsent, notices),
+  };
 }
 
 /** Records on this tablet whose current revision a notice refuses (notices are few). */

@@ -93,7 +93,10 @@ export class LocalStore {
   }
 
   async removeDraft(id) {
-    const existing = await this.draft(id);
-    if (existing) await this.drafts.remove(existing);
+    try {
+      await this.drafts.remove(await this.drafts.get(id)); // its revision, not its photos
+    } catch (error) {
+      if (error.status !== 404) throw error;
+    }
   }
 }

@@ -9,6 +9,10 @@ import { RECORD_TYPES } from "./store.js";
 // 16 MiB request limit; the pull brings small documents, so more at a time.
 export const PUSH_BATCH = 10;
 export const PULL_BATCH = 100;
+// Checkpoints are kept on the tablet only: the server holds what it was sent, and a
+// checkpoint read and write on the server per batch doubled the requests of a push.
+const PUSHING = { batch_size: PUSH_BATCH, batches_limit: 1, checkpoint: "source" };
+const PULLING = { batch_size: PULL_BATCH, batches_limit: 2, checkpoint: "target" };
 const COMPRESS_FROM = 1024; // bytes: smaller bodies gain nothing from gzip
 const BACKOFF_SECONDS = [5, 15, 30, 60, 120, 300];
 const EVERY_SECONDS = 600; // while the app is open and syncs succeed
@@ -75,12 +79,12 @@ export async function syncOnce(store, { onProgress = () => {}, remote = remoteDb
   const summary = { sent: 0, received: 0, refused: 0, conflicts: 0 };
   const pulledRecords = new Set();
   try {
-    const sent = await replicate(store.db, remote, { batch_size: PUSH_BATCH, batches_limit: 1, ...push }, (info) =>
+    const sent = await replicate(store.db, remote, { ...PUSHING, ...push }, (info) =>
       onProgress({ phase: "push", sent: info.docs_written, received: 0 }),
     );
     summary.sent = sent.docs_written;
     summary.refused = sent.doc_write_failures;
-    const received = await replicate(remote, store.db, { batch_size: PULL_BATCH, batches_limit: 2, ...pull }, (info) => {
+    const received = await replicate(remote, store.db, { ...PULLING, ...pull }, (info) => {
       for (const doc of info.docs ?? []) {
         if (RECORD_TYPES.includes(doc._id.split(":", 1)[0])) pulledRecords.add(doc._id);
       }
@@ -88,7 +92,7 @@ export async function syncOnce(store, { onProgress = () => {}, remote = remoteDb
     });
     summary.received = received.docs_written;
     // The pulled documents are on the server already: this push only moves the checkpoint.
-    const confirmed = await replicate(store.db, remote, { batch_size: PULL_BATCH, ...push }, () => {});
+    const confirmed = await replicate(store.db, remote, { ...PUSHING, batch_size: PULL_BATCH, ...push }, () => {});
     summary.sent += confirmed.docs_written;
     summary.refused += confirmed.doc_write_failures;
     for (const id of pulledRecords) {
@@ -119,12 +123,14 @@ export class SyncScheduler {
   }
 
   stop() {
+    this.stopped = true; // a sync still in flight must not schedule the next one
     clearTimeout(this.timer);
     window.removeEventListener("online", this.online);
   }
 
   /** Sync in `seconds` unless one is already waiting sooner. */
   soon(seconds = 5) {
+    if (this.stopped) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.now(), seconds * 1000);
   }

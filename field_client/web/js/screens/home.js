@@ -8,7 +8,7 @@ import { myRecords } from "../records.js";
 import { RECORD_TYPES } from "../store.js";
 import { startRecord } from "./form.js";
 
-const PAGE = 50;
+const PAGE = 30; // a few screens' worth; "Show more" adds as many
 
 /** A line that tells one record from another in the list. */
 export function recordTitle(doc) {
@@ -70,7 +70,7 @@ export async function homeScreen() {
     syncButton.disabled = event?.state === "syncing";
   };
   const showList = async () => {
-    const { rows, unsent, refused } = await myRecords(store, limit);
+    const { rows, more: hasMore, unsent, refused } = await myRecords(store, limit);
     const lines = [unsent ? t("unsent_count", { n: unsent }) : t("all_sent")];
     if (refused) lines.push(t("refused_count", { n: refused }));
     counts.textContent = lines.join(" · ");
@@ -91,7 +91,7 @@ export async function homeScreen() {
       item.addEventListener("click", () => go(row.draftId ? `#/form/${row.draftId}` : `#/record/${row.doc._id}`));
       list.append(item);
     }
-    more.hidden = rows.length < limit;
+    more.hidden = !hasMore;
   };
   more.addEventListener("click", () => {
     limit += PAGE;
