@@ -420,3 +420,36 @@ def test_every_string_of_the_app_is_in_both_languages(tablet: Tablet) -> None:
         }"""
     )
     assert missing == []
+
+
+def test_a_reviewers_verdict_reaches_the_tablet(tablet: Tablet, tablet_county: FieldCounty) -> None:
+    tablet.open()
+    tablet.sign_in("xiaowang")
+    for zone in ("退回的巡逻", "通过的巡逻"):
+        tablet.new("patrol")
+        fill_patrol(tablet, zone)
+        tablet.saved()
+    tablet.sync()
+    by_zone = {doc["zone"]: doc for doc in tablet_county.on_server("xiaowang", "patrol")}
+    # County staff decide on the server; the next pull brings the verdicts.
+    verdicts = {
+        "退回的巡逻": {"state": "returned", "comment": "请补充巡逻轨迹。"},
+        "通过的巡逻": {"state": "approved"},
+    }
+    for zone, review in verdicts.items():
+        doc = tablet_county.store.get(by_zone[zone]["_id"])
+        doc["review"] = {**review, "by": "user:chenke", "at": "2026-12-02T10:00:00+08:00"}
+        tablet_county.store.put(doc)
+    tablet.sync()
+    states = tablet.records()
+    assert states[by_zone["退回的巡逻"]["_id"]] == "returned"
+    assert states[by_zone["通过的巡逻"]["_id"]] == "approved"
+    tablet.shot("reviewed")
+    tablet.page.click(f"#records li[data-id='{by_zone['退回的巡逻']['_id']}']")
+    assert "请补充巡逻轨迹。" in tablet.page.inner_text("#review-comment")
+    assert tablet.page.is_visible("#edit")
+    tablet.shot("returned-record")
+    tablet.page.click("#back")
+    tablet.page.click(f"#records li[data-id='{by_zone['通过的巡逻']['_id']}']")
+    tablet.page.wait_for_selector("#record-state")
+    assert not tablet.page.locator("#edit").count()  # approved: no longer the field's to change

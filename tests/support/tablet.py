@@ -183,11 +183,16 @@ class Tablet:
         )
 
     def sync(self) -> str:
-        """Sync now; the status line once it is done (or failed)."""
+        """Sync now; the status line once this sync is done (or failed)."""
         self.wait_sync_idle()
+        syncs = "Number(document.querySelector('#sync-status').dataset.syncs || 0)"
+        before = self.page.evaluate(syncs)
         self.page.click("#sync-now")
-        self.page.wait_for_function("() => document.querySelector('#sync-now').disabled === false")
-        self.wait_sync_idle()
+        self.page.wait_for_function(
+            f"""() => {syncs} > {before} && ['done', 'failed']
+                .includes(document.querySelector('#sync-status').dataset.state)""",
+            timeout=60000,
+        )
         return self.page.inner_text("#sync-status")
 
     def records(self) -> dict[str, str]:

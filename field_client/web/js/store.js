@@ -3,6 +3,7 @@
 
 export const RECORD_TYPES = ["patrol", "water_source", "home_visit"];
 const SYNC_STATE = "_local/fieldsync-sync";
+const PHOTO_SAVES = "_local/fieldsync-photo-saves";
 
 /** A database name for a username (usernames are [a-z0-9_.-], see schemas/user.py). */
 function dbName(username, suffix) {
@@ -34,7 +35,29 @@ export class LocalStore {
   /** Save a record: one PouchDB put, durable when it resolves. */
   async save(doc) {
     const result = await this.db.put(doc);
+    if (Object.values(doc._attachments ?? {}).some((attachment) => attachment.data)) await this.photoSaved();
     return { ...doc, _rev: result.rev };
+  }
+
+  /** How many saves carried new photos (sync.js sizes its batches by it). Its own
+   * document: the sync writes _local/fieldsync-sync while the volunteer saves. */
+  async photoSaves() {
+    try {
+      return (await this.db.get(PHOTO_SAVES)).count;
+    } catch (error) {
+      if (error.status === 404) return 0;
+      throw error;
+    }
+  }
+
+  async photoSaved() {
+    let doc = { _id: PHOTO_SAVES, count: 0 };
+    try {
+      doc = await this.db.get(PHOTO_SAVES);
+    } catch (error) {
+      if (error.status !== 404) throw error;
+    }
+    await this.db.put({ ...doc, count: doc.count + 1 });
   }
 
   /** Documents of one type (by id prefix), e.g. the households and the roster. */

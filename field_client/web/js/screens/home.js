@@ -60,14 +60,20 @@ export async function homeScreen() {
   const more = element("button", { type: "button", id: "more", text: t("more"), hidden: true });
   let limit = PAGE;
 
-  const showSync = async (event) => {
+  const showSync = async () => {
+    syncButton.disabled = app.sync?.state === "syncing";
     const state = await store.syncState();
+    // The latest step, not the one that called: steps come faster than this reads.
+    const event = app.sync;
     const last = state.last_sync ? t("last_sync", { when: new Date(state.last_sync).toLocaleString() }) : t("never_synced");
     const busy = event && event.state !== "idle";
     status.textContent = busy ? (event.state === "done" ? `${syncText(event)} ${last}` : syncText(event)) : last;
     progress.hidden = event?.state !== "syncing";
     resign.hidden = !(event?.state === "failed" && event.kind === "signin");
     syncButton.disabled = event?.state === "syncing";
+    // What a test waits on: which sync this line speaks of, and how it ended.
+    status.dataset.syncs = String(app.scheduler?.started ?? 0);
+    status.dataset.state = event?.state ?? "idle";
   };
   const showList = async () => {
     const { rows, more: hasMore, unsent, refused } = await myRecords(store, limit);
