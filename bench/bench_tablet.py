@@ -313,8 +313,9 @@ async ({ mode }) => {
           remote: sync.remoteDb({
             fetch: (url, opts) => fetch(url, { ...opts, credentials: "same-origin" }),
           }),
-          push: { batch_size: 100, batches_limit: 10 },
-          pull: { batch_size: 100, batches_limit: 10 },
+          // checkpoint undefined: PouchDB's default, a checkpoint on both sides.
+          push: { batch_size: 100, batches_limit: 10, checkpoint: undefined },
+          pull: { batch_size: 100, batches_limit: 10, checkpoint: undefined },
         }
       : {};
     const wallStart = Date.now();
