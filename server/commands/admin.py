@@ -19,6 +19,7 @@ from sync.store import Store
 from ..accounts import roster
 from ..accounts.users import ROLES, message
 from ..logs import log_event
+from .certificates import ca
 from .county import County, create_county, data_dir_option, open_county
 from .importing import Row, check_rows, read_rows
 
@@ -38,6 +39,9 @@ def _read_password(password_stdin: bool) -> str:
 def admin() -> None:
     """Manage accounts and reference data on the county server; every subcommand
     takes --data-dir. 管理县级服务器上的账号和基础数据。"""
+
+
+admin.add_command(ca)
 
 
 @admin.command()
