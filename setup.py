@@ -21,6 +21,7 @@ setup(
         "flask>=3.0",
         "waitress>=3.0",
         "pyyaml>=6.0",
+        "cheroot>=10",  # HTTPS for station hubs (waitress has no TLS)
         "cryptography>=42",  # the county CA and station hubs' HTTPS certificates
     ],
     extras_require={

@@ -9,9 +9,10 @@ tablet's does after enrolment: no "ignore certificate errors" anywhere.
 from __future__ import annotations
 
 import http.server
-import os
+import re
 import ssl
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+from support.tls import HUB_NAME, launch_tablet, tablet_home
 
 from server.tls.authority import (
     AuthorityError,
@@ -31,8 +34,6 @@ from server.tls.authority import (
     create_authority,
     issue_hub_certificate,
 )
-
-HUB_NAME = "hub.station.lan"
 
 
 @pytest.fixture
@@ -127,29 +128,8 @@ def https_page(cert: Path, key: Path) -> Iterator[int]:
         server.server_close()
 
 
-def _tablet_home(tmp_path: Path, ca: Path | None) -> Path:
-    """A home directory whose NSS store holds `ca` (a tablet after enrolment), or none."""
-    home = tmp_path / ("enrolled" if ca else "stranger")
-    nssdb = home / ".pki" / "nssdb"
-    nssdb.mkdir(parents=True)
-    subprocess.run(["certutil", "-d", f"sql:{nssdb}", "-N", "--empty-password"], check=True)
-    if ca is not None:
-        subprocess.run(
-            ["certutil", "-d", f"sql:{nssdb}", "-A", "-t", "C,,", "-n", "fieldsync county CA",
-             "-i", str(ca)],
-            check=True,
-        )  # fmt: skip
-    return home
-
-
 def _open(browser: Any, home: Path, port: int) -> tuple[bool, str]:
-    from support.browser import chromium_path
-
-    launched = browser.browser_type.launch(
-        executable_path=chromium_path(),
-        env={**os.environ, "HOME": str(home)},
-        args=[f"--host-resolver-rules=MAP {HUB_NAME} 127.0.0.1"],
-    )
+    launched = launch_tablet(browser, home)
     try:
         page = launched.new_page()
         try:
@@ -167,9 +147,10 @@ def test_an_enrolled_tablet_trusts_its_hub_and_a_stranger_does_not(
 ) -> None:
     issued = issue_hub_certificate(authority, tmp_path / "hub", (HUB_NAME,), ("127.0.0.1",))
     with https_page(issued.cert, issued.key) as port:
-        secure, text = _open(browser, _tablet_home(tmp_path, authority / "county-ca.crt"), port)
+        enrolled = tablet_home(tmp_path / "enrolled", authority / "county-ca.crt")
+        secure, text = _open(browser, enrolled, port)
         assert secure is True and text == "站点 / hub"
-        trusted, error = _open(browser, _tablet_home(tmp_path, None), port)
+        trusted, error = _open(browser, tablet_home(tmp_path / "stranger", None), port)
         assert trusted is False and "ERR_CERT_AUTHORITY_INVALID" in error
 
 
@@ -192,3 +173,33 @@ def test_the_commands_make_a_ca_and_a_hub_certificate(tmp_path: Path) -> None:
     assert refused.exit_code == 1
     assert "不在县级证书机构可担保的范围内" in refused.output
     assert not (tmp_path / "bad").exists()
+
+
+def test_fieldsync_serve_with_a_certificate_serves_https(tmp_path: Path) -> None:
+    create_authority(tmp_path / "ca", "来凤县")
+    issued = issue_hub_certificate(tmp_path / "ca", tmp_path / "hub", (HUB_NAME,), ("127.0.0.1",))
+    fieldsync = [str(Path(sys.executable).parent / "fieldsync")]
+    data = ["--data-dir", str(tmp_path / "county")]
+    subprocess.run([*fieldsync, "admin", "init", *data], check=True, capture_output=True)
+    half = subprocess.run([*fieldsync, "serve", *data, "--cert", str(issued.cert)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert half.returncode == 2 and "--cert and --key go together" in half.stderr
+    server = subprocess.Popen(
+        [*fieldsync, "serve", *data, "--port", "0", "--cert", str(issued.cert),
+         "--key", str(issued.key)],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stderr is not None
+        for line in server.stderr:
+            found = re.search(r"Serving 服务地址 (https://\S+)", line)
+            if found:
+                break
+        url = found.group(1)
+        health = requests.get(f"{url}/health", verify=tmp_path / "ca" / "county-ca.crt", timeout=10)
+        assert health.json()["status"] == "ok"
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"{url}/health", timeout=10)  # no county CA: not trusted
+    finally:
+        server.terminate()
+        assert server.wait(timeout=20) == 0

@@ -14,10 +14,12 @@ from types import FrameType
 import click
 from flask import Flask
 from waitress import create_server
+from waitress.server import BaseWSGIServer as WSGIServer
 
 from ..app import create_app
 from ..gateway.feeds import waitress_options
 from ..logs import log_event
+from ..tls.serving import HttpsServer
 from .county import data_dir_option, existing_county
 
 
@@ -48,20 +50,44 @@ port_option = click.option(
     help="Worker threads: requests served at once (waiting feeds have threads of their "
     "own, FIELDSYNC_FEED_SLOTS).",
 )
+@click.option(
+    "--cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Serve HTTPS with this certificate chain (fieldsync admin ca issue-hub's hub.crt).",
+)
+@click.option(
+    "--key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The certificate's private key (hub.key).",
+)
 @data_dir_option
-def serve(host: str, port: int, threads: int, data_dir: Path | None) -> None:
+def serve(
+    host: str, port: int, threads: int, cert: Path | None, key: Path | None, data_dir: Path | None
+) -> None:
     """Run the county server (configuration: FIELDSYNC_* variables, instance/config.py,
     --data-dir); a directory holding no county is refused (fieldsync admin init makes one).
-    运行县级服务器。"""
-    run_server(create_app(existing_county(data_dir)), host, port, threads)
+    With --cert and --key it serves HTTPS. 运行县级服务器；给出证书时使用 HTTPS。"""
+    if (cert is None) != (key is None):
+        raise click.UsageError("--cert and --key go together")
+    tls = (cert, key) if cert is not None and key is not None else None
+    run_server(create_app(existing_county(data_dir)), host, port, threads, tls=tls)
 
 
-def run_server(app: Flask, host: str, port: int, threads: int) -> None:
-    """Serve `app` under waitress until SIGTERM or Ctrl-C, then close its stores."""
+def run_server(
+    app: Flask, host: str, port: int, threads: int, tls: tuple[Path, Path] | None = None
+) -> None:
+    """Serve `app` under waitress (or, with `tls` = (cert, key), over HTTPS under cheroot:
+    server/tls/serving.py) until SIGTERM or Ctrl-C, then close its stores."""
     # Waiting feeds get threads of their own besides the `threads` workers.
     options = waitress_options(app.config, threads)
-    server = create_server(app, host=host, port=port, ident="fieldsync", **options)
-    url = f"http://{_url_host(host)}:{server.effective_port}"
+    server: HttpsServer | WSGIServer
+    if tls is not None:
+        app.config["SESSION_COOKIE_SECURE"] = True  # the session cookie never goes in clear
+        server = HttpsServer(app, host, port, threads, *tls)
+    else:
+        server = create_server(app, host=host, port=port, ident="fieldsync", **options)
+    scheme = "https" if tls is not None else "http"
+    url = f"{scheme}://{_url_host(host)}:{server.effective_port}"
     signal.signal(signal.SIGTERM, _stop)
     with app.app_context():
         log_event(
