@@ -184,22 +184,24 @@ def test_fieldsync_serve_with_a_certificate_serves_https(tmp_path: Path) -> None
     half = subprocess.run([*fieldsync, "serve", *data, "--cert", str(issued.cert)],
                           capture_output=True, text=True)  # fmt: skip
     assert half.returncode == 2 and "--cert and --key go together" in half.stderr
-    server = subprocess.Popen(
+    with subprocess.Popen(
         [*fieldsync, "serve", *data, "--port", "0", "--cert", str(issued.cert),
          "--key", str(issued.key)],
         stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert server.stderr is not None
-        for line in server.stderr:
-            found = re.search(r"Serving 服务地址 (https://\S+)", line)
-            if found:
-                break
-        url = found.group(1)
-        health = requests.get(f"{url}/health", verify=tmp_path / "ca" / "county-ca.crt", timeout=10)
-        assert health.json()["status"] == "ok"
-        with pytest.raises(requests.exceptions.SSLError):
-            requests.get(f"{url}/health", timeout=10)  # no county CA: not trusted
-    finally:
-        server.terminate()
-        assert server.wait(timeout=20) == 0
+    ) as server:  # fmt: skip
+        try:
+            assert server.stderr is not None
+            for line in server.stderr:
+                found = re.search(r"Serving 服务地址 (https://\S+)", line)
+                if found:
+                    break
+            url = found.group(1)
+            health = requests.get(
+                f"{url}/health", verify=tmp_path / "ca" / "county-ca.crt", timeout=10
+            )
+            assert health.json()["status"] == "ok"
+            with pytest.raises(requests.exceptions.SSLError):
+                requests.get(f"{url}/health", timeout=10)  # no county CA: not trusted
+        finally:
+            server.terminate()
+            assert server.wait(timeout=20) == 0
