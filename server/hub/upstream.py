@@ -1,0 +1,120 @@
+"""A station hub's link to the county: whenever the county is reachable, replicate both
+ways with it as the station lead (the station's records go up with their authors kept,
+the county's decisions, notices and reference data come down for the station's scope,
+which the county's gateway decides from the lead's account).
+
+One round is a push then a pull with `sync.replicator.replicate` (checkpointed: a round
+cut short resumes where it stopped, re-sending at most a batch). Between rounds the
+loop waits, never polls busily: a while after a good round, and after failures an
+exponential backoff with jitter (so twenty hubs back in coverage at once do not knock
+together). The wait is measured on the wall clock in short slices, so a laptop that
+slept through its wait syncs soon after it wakes instead of waiting the sleep again.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import requests
+
+from sync.errors import PeerUnavailable, StoreError
+from sync.replicator import replicate
+from sync.store import Store
+
+IDLE_SECONDS = 120.0  # between good rounds: the county's decisions come down this often
+BACKOFF_BASE = 5.0
+BACKOFF_CAP = 600.0
+SLICE_SECONDS = 5.0  # the longest single wait: how soon a wake from sleep is noticed
+
+
+@dataclass
+class Round:
+    """What one round did; `error` is the bilingual reason it stopped, if it did."""
+
+    sent: int = 0
+    received: int = 0
+    refused: list[dict] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def backoff(failures: int, rng: random.Random) -> float:
+    """Seconds to wait after `failures` failed rounds in a row: doubling from
+    BACKOFF_BASE up to BACKOFF_CAP, each a random half to whole of that (jitter)."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, failures - 1))
+    return ceiling * (0.5 + rng.random() / 2)
+
+
+class Upstream:
+    """The hub's store `local` and the county's (`county()` opens it: a CouchStore on the
+    county's /db with the lead's credentials)."""
+
+    def __init__(
+        self,
+        local: Store,
+        county: Callable[[], Store],
+        *,
+        rng: random.Random | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.local = local
+        self.county = county
+        self.rng = rng or random.Random()
+        self.wall_clock = wall_clock
+        self.failures = 0
+        self.last: Round | None = None
+        self.last_success: float | None = None
+
+    def run_once(self) -> Round:
+        """A push, then a pull. Refused documents do not fail a round (the county keeps
+        them and sends notices); an unreachable county or a broken link does."""
+        done = Round()
+        try:
+            remote = self.county()
+            pushed = replicate(self.local, remote)
+            done.sent, done.refused = pushed.docs_written, list(pushed.failures)
+            pulled = replicate(remote, self.local)
+            done.received = pulled.docs_written
+        except (StoreError, requests.RequestException, OSError) as error:
+            done.error = _reason(error)
+        self.failures = 0 if done.ok else self.failures + 1
+        if done.ok:
+            self.last_success = self.wall_clock()
+        self.last = done
+        return done
+
+    def next_wait(self) -> float:
+        return IDLE_SECONDS if self.failures == 0 else backoff(self.failures, self.rng)
+
+    def run(
+        self, stop: threading.Event, on_round: Callable[[Round], None] = lambda r: None
+    ) -> None:
+        """Rounds until `stop` is set."""
+        while not stop.is_set():
+            on_round(self.run_once())
+            self._wait(self.next_wait(), stop)
+
+    def _wait(self, seconds: float, stop: threading.Event) -> None:
+        deadline = self.wall_clock() + seconds
+        while not stop.is_set():
+            left = deadline - self.wall_clock()
+            if left <= 0:
+                return
+            stop.wait(min(left, SLICE_SECONDS))
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, PeerUnavailable | requests.RequestException | OSError):
+        return f"连不上县级服务器。 / The county is unreachable ({type(error).__name__})."
+    if isinstance(error, StoreError):
+        return (
+            f"县级服务器报错（{error.error}）。 / The county answered {error.error}: {error.reason}"
+        )
+    return f"县级服务器出错。 / The county failed: {type(error).__name__}."
