@@ -9,6 +9,7 @@ from field_client.command_line.cli import register as register_field_client
 from .admin import admin
 from .demo import demo
 from .failures import FieldsyncGroup
+from .hub import hub
 from .replicate import replicate
 from .serve import serve
 
@@ -28,6 +29,7 @@ def main(debug: bool) -> None:
 
 main.add_command(admin)
 main.add_command(demo)
+main.add_command(hub)
 main.add_command(replicate)
 main.add_command(serve)
 register_field_client(main)  # record, records, sync, status

@@ -3,12 +3,14 @@ ways with it as the station lead (the station's records go up with their authors
 the county's decisions, notices and reference data come down for the station's scope,
 which the county's gateway decides from the lead's account).
 
-One round is a push then a pull with `sync.replicator.replicate` (checkpointed: a round
-cut short resumes where it stopped, re-sending at most a batch). Between rounds the
-loop waits, never polls busily: a while after a good round, and after failures an
-exponential backoff with jitter (so twenty hubs back in coverage at once do not knock
-together). The wait is measured on the wall clock in short slices, so a laptop that
-slept through its wait syncs soon after it wakes instead of waiting the sleep again.
+The hub's own rejection notices stay at the station (the county judges the records
+again and writes its own). One round is a push then a pull with
+`sync.replicator.replicate` (checkpointed: a round cut short resumes where it stopped,
+re-sending at most a batch). Between rounds the loop waits, never polls busily: a
+while after a good round, and after failures an exponential backoff with jitter (so
+twenty hubs back in coverage at once do not knock together). The wait is measured on
+the wall clock in short slices, so a laptop that slept through its wait syncs soon
+after it wakes instead of waiting the sleep again.
 """
 
 from __future__ import annotations
@@ -21,10 +23,16 @@ from dataclasses import dataclass, field
 
 import requests
 
+from schemas import SERVER_ONLY_TYPES
 from sync.errors import PeerUnavailable, StoreError
 from sync.replicator import replicate
 from sync.store import Store
 
+# What goes up: everything but the hub's own verdicts (its rejection notices, and their
+# withdrawals, which carry no type: hence the id), which the county writes for itself.
+STATION_WORK = {
+    "_id": {"$regex": "^(?!" + "|".join(f"{t}:" for t in sorted(SERVER_ONLY_TYPES)) + ")"}
+}
 IDLE_SECONDS = 120.0  # between good rounds: the county's decisions come down this often
 BACKOFF_BASE = 5.0
 BACKOFF_CAP = 600.0
@@ -78,7 +86,7 @@ class Upstream:
         done = Round()
         try:
             remote = self.county()
-            pushed = replicate(self.local, remote)
+            pushed = replicate(self.local, remote, selector=STATION_WORK)
             done.sent, done.refused = pushed.docs_written, list(pushed.failures)
             pulled = replicate(remote, self.local)
             done.received = pulled.docs_written

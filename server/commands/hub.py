@@ -1,0 +1,82 @@
+"""`fieldsync hub`: a station hub on the lead's laptop. The county's own gateway (one
+implementation) over the hub's embedded store, serving /db/ and the tablet app to the
+station's tablets, plus the link that replicates both ways with the county as the lead
+whenever it is reachable (server/hub/upstream.py)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from sync.http_client import split_credentials
+from sync.open import open_store
+
+from ..app import create_app
+from ..hub.upstream import Round, Upstream
+from ..logs import log_event
+from .county import create_county, data_dir_option, existing_county
+from .serve import host_option, port_option, run_server
+
+
+@click.command()
+@click.argument("county_url")
+@host_option
+@port_option
+@click.option(
+    "--cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The hub's certificate chain (fieldsync admin ca issue-hub: hub.crt).",
+)
+@click.option(
+    "--key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Its private key (hub.key).",
+)
+@click.option("--password-stdin", is_flag=True, help="Read the lead's password from stdin.")
+@data_dir_option
+def hub(
+    county_url: str,
+    host: str,
+    port: int,
+    cert: Path | None,
+    key: Path | None,
+    password_stdin: bool,
+    data_dir: Path | None,
+) -> None:  # fmt: skip
+    """Run a station hub: the tablets of the station sync with it over the LAN (HTTPS with
+    --cert and --key), and it syncs with COUNTY_URL (the county's /db as the station
+    lead, e.g. https://laoli@county.example/db) whenever the county is reachable.
+    运行站点服务：本站平板在局域网内与之同步，联网时它以站长身份与县级服务器双向同步。"""
+    if (cert is None) != (key is None):
+        raise click.UsageError("--cert and --key go together")
+    url, username, password = split_credentials(county_url)
+    if not username:
+        raise click.UsageError("COUNTY_URL names the lead: https://LEAD@HOST/db")
+    if password is None:
+        password = (
+            sys.stdin.readline().rstrip("\r\n")
+            if password_stdin
+            else click.prompt("Lead's password 站长密码", hide_input=True)
+        )
+    create_county(data_dir)  # the hub's own store, made on first use
+    app = create_app(existing_county(data_dir))
+    store = app.extensions["fieldsync"].store
+    link = Upstream(store, lambda: open_store(url, username=username, password=password))
+    stop = threading.Event()
+
+    def reported(done: Round) -> None:
+        with app.app_context():
+            log_event("upstream", ok=done.ok, sent=done.sent, received=done.received,
+                      refused=len(done.refused), error=done.error)  # fmt: skip
+
+    thread = threading.Thread(target=link.run, args=(stop, reported), daemon=True)
+    thread.start()
+    try:
+        tls = (cert, key) if cert is not None and key is not None else None
+        run_server(app, host, port, threads=8, tls=tls)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
