@@ -18,23 +18,14 @@ from ..app import create_app
 from ..hub.upstream import Round, Upstream
 from ..logs import log_event
 from .county import create_county, data_dir_option, existing_county
-from .serve import host_option, port_option, run_server
+from .serve import host_option, port_option, run_server, tls_options, tls_pair
 
 
 @click.command()
 @click.argument("county_url")
 @host_option
 @port_option
-@click.option(
-    "--cert",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The hub's certificate chain (fieldsync admin ca issue-hub: hub.crt).",
-)
-@click.option(
-    "--key",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Its private key (hub.key).",
-)
+@tls_options
 @click.option("--password-stdin", is_flag=True, help="Read the lead's password from stdin.")
 @data_dir_option
 def hub(
@@ -50,8 +41,7 @@ def hub(
     --cert and --key), and it syncs with COUNTY_URL (the county's /db as the station
     lead, e.g. https://laoli@county.example/db) whenever the county is reachable.
     运行站点服务：本站平板在局域网内与之同步，联网时它以站长身份与县级服务器双向同步。"""
-    if (cert is None) != (key is None):
-        raise click.UsageError("--cert and --key go together")
+    tls = tls_pair(cert, key)
     url, username, password = split_credentials(county_url)
     if not username:
         raise click.UsageError("COUNTY_URL names the lead: https://LEAD@HOST/db")
@@ -75,7 +65,6 @@ def hub(
     thread = threading.Thread(target=link.run, args=(stop, reported), daemon=True)
     thread.start()
     try:
-        tls = (cert, key) if cert is not None and key is not None else None
         run_server(app, host, port, threads=8, tls=tls)
     finally:
         stop.set()

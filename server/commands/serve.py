@@ -8,6 +8,7 @@ machine) and serves each request on one of `--threads` worker threads.
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -38,6 +39,24 @@ port_option = click.option(
     help="Port to listen on (CouchDB's; 0 picks a free one).",
 )
 
+_certificate_file = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def tls_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--cert and --key: serve HTTPS with a hub certificate (fieldsync admin ca issue-hub)."""
+    key = click.option("--key", type=_certificate_file, help="Its private key (hub.key).")
+    cert = click.option(
+        "--cert", type=_certificate_file, help="Serve HTTPS with this certificate chain (hub.crt)."
+    )
+    return cert(key(command))
+
+
+def tls_pair(cert: Path | None, key: Path | None) -> tuple[Path, Path] | None:
+    """(cert, key) for run_server, None for plain HTTP; one without the other is refused."""
+    if (cert is None) != (key is None):
+        raise click.UsageError("--cert and --key go together")
+    return (cert, key) if cert is not None and key is not None else None
+
 
 @click.command()
 @host_option
@@ -50,16 +69,7 @@ port_option = click.option(
     help="Worker threads: requests served at once (waiting feeds have threads of their "
     "own, FIELDSYNC_FEED_SLOTS).",
 )
-@click.option(
-    "--cert",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Serve HTTPS with this certificate chain (fieldsync admin ca issue-hub's hub.crt).",
-)
-@click.option(
-    "--key",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The certificate's private key (hub.key).",
-)
+@tls_options
 @data_dir_option
 def serve(
     host: str, port: int, threads: int, cert: Path | None, key: Path | None, data_dir: Path | None
@@ -67,10 +77,7 @@ def serve(
     """Run the county server (configuration: FIELDSYNC_* variables, instance/config.py,
     --data-dir); a directory holding no county is refused (fieldsync admin init makes one).
     With --cert and --key it serves HTTPS. 运行县级服务器；给出证书时使用 HTTPS。"""
-    if (cert is None) != (key is None):
-        raise click.UsageError("--cert and --key go together")
-    tls = (cert, key) if cert is not None and key is not None else None
-    run_server(create_app(existing_county(data_dir)), host, port, threads, tls=tls)
+    run_server(create_app(existing_county(data_dir)), host, port, threads, tls=tls_pair(cert, key))
 
 
 def run_server(
