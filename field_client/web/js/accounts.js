@@ -5,6 +5,7 @@
 // is remembered for this tab only, so a reload stays unlocked and a lock ends it.
 
 import { deviceId } from "./ids.js";
+import { getOrNull } from "./store.js";
 
 const ACCOUNTS_KEY = "fieldsync.accounts";
 const CURRENT_KEY = "fieldsync.current";
@@ -38,24 +39,14 @@ const mirror = () => (mirrorDb ??= new PouchDB("fieldsync-tablet"));
 async function store(accounts) {
   localStorage.setItem(ACCOUNTS_KEY, JSON.stringify(accounts));
   const db = mirror();
-  let previous = null;
-  try {
-    previous = await db.get(MIRROR);
-  } catch (error) {
-    if (error.status !== 404) throw error;
-  }
+  const previous = await getOrNull(db, MIRROR);
   await db.put({ _id: MIRROR, _rev: previous?._rev, accounts, device: localStorage.getItem("fieldsync.device") });
 }
 
 /** At start: bring back what a power cut kept out of localStorage. */
 export async function restoreAccounts() {
-  let saved;
-  try {
-    saved = await mirror().get(MIRROR);
-  } catch (error) {
-    if (error.status === 404) return;
-    throw error;
-  }
+  const saved = await getOrNull(mirror(), MIRROR);
+  if (!saved) return;
   // Every change writes both, the mirror last: where they differ, the mirror is newer.
   localStorage.setItem(ACCOUNTS_KEY, JSON.stringify({ ...load(), ...saved.accounts }));
   if (saved.device && !localStorage.getItem("fieldsync.device")) localStorage.setItem("fieldsync.device", saved.device);

@@ -5,6 +5,16 @@ export const RECORD_TYPES = ["patrol", "water_source", "home_visit"];
 const SYNC_STATE = "_local/fieldsync-sync";
 const PHOTO_SAVES = "_local/fieldsync-photo-saves";
 
+/** `db.get(id)`, or null where the document is not there. */
+export async function getOrNull(db, id, options = {}) {
+  try {
+    return await db.get(id, options);
+  } catch (error) {
+    if (error.status === 404) return null;
+    throw error;
+  }
+}
+
 /** A database name for a username (usernames are [a-z0-9_.-], see schemas/user.py). */
 function dbName(username, suffix) {
   return `fieldsync-${username}${suffix}`;
@@ -24,12 +34,7 @@ export class LocalStore {
   }
 
   async get(id, options = {}) {
-    try {
-      return await this.db.get(id, options);
-    } catch (error) {
-      if (error.status === 404) return null;
-      throw error;
-    }
+    return getOrNull(this.db, id, options);
   }
 
   /** Save a record: one PouchDB put, durable when it resolves. */
@@ -42,21 +47,11 @@ export class LocalStore {
   /** How many saves carried new photos (sync.js sizes its batches by it). Its own
    * document: the sync writes _local/fieldsync-sync while the volunteer saves. */
   async photoSaves() {
-    try {
-      return (await this.db.get(PHOTO_SAVES)).count;
-    } catch (error) {
-      if (error.status === 404) return 0;
-      throw error;
-    }
+    return (await this.get(PHOTO_SAVES))?.count ?? 0;
   }
 
   async photoSaved() {
-    let doc = { _id: PHOTO_SAVES, count: 0 };
-    try {
-      doc = await this.db.get(PHOTO_SAVES);
-    } catch (error) {
-      if (error.status !== 404) throw error;
-    }
+    const doc = (await this.get(PHOTO_SAVES)) ?? { _id: PHOTO_SAVES, count: 0 };
     await this.db.put({ ...doc, count: doc.count + 1 });
   }
 
@@ -71,12 +66,7 @@ export class LocalStore {
   }
 
   async syncState() {
-    try {
-      return await this.db.get(SYNC_STATE);
-    } catch (error) {
-      if (error.status === 404) return { _id: SYNC_STATE, push_seq: 0, last_sync: null, summary: null };
-      throw error;
-    }
+    return (await this.get(SYNC_STATE)) ?? { _id: SYNC_STATE, push_seq: 0, last_sync: null, summary: null };
   }
 
   async setSyncState(changes) {
@@ -87,18 +77,14 @@ export class LocalStore {
   // -- drafts: the form as typed, so nothing is lost on a failed check or a closed tab.
 
   async saveDraft(draft) {
-    const existing = await this.draft(draft._id);
+    // Only its revision is needed: reading its photos on every keystroke's save is waste.
+    const existing = await getOrNull(this.drafts, draft._id);
     const result = await this.drafts.put({ ...draft, _rev: existing?._rev });
     return result.rev;
   }
 
   async draft(id) {
-    try {
-      return await this.drafts.get(id, { attachments: true, binary: true });
-    } catch (error) {
-      if (error.status === 404) return null;
-      throw error;
-    }
+    return getOrNull(this.drafts, id, { attachments: true, binary: true });
   }
 
   async allDrafts() {
@@ -116,10 +102,7 @@ export class LocalStore {
   }
 
   async removeDraft(id) {
-    try {
-      await this.drafts.remove(await this.drafts.get(id)); // its revision, not its photos
-    } catch (error) {
-      if (error.status !== 404) throw error;
-    }
+    const existing = await getOrNull(this.drafts, id); // its revision, not its photos
+    if (existing) await this.drafts.remove(existing);
   }
 }

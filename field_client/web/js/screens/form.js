@@ -7,6 +7,7 @@ import { element, nowIso, recordForm, todayIso } from "../forms.js";
 import { deviceId, newDocId } from "../ids.js";
 import { label, t } from "../i18n.js";
 import { MAX_PHOTOS, PhotoError, scalePhoto } from "../photos.js";
+import { noticesByDoc } from "../records.js";
 import { flattenErrors } from "../validator.js";
 
 const AUTOSAVE_MS = 400;
@@ -152,7 +153,7 @@ export async function formScreen(draftId) {
   const ctx = await context();
   const doc = draft.doc;
   const photos = { ...(draft._attachments ?? {}) };
-  const notice = (await store.ofType("rejection_notice")).find((found) => found.about === doc._id);
+  const notice = (await noticesByDoc(store)).get(doc._id);
   let form;
   let timer = null;
   // A failed save shows every message from then on, also after a language switch.
