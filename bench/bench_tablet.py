@@ -154,14 +154,32 @@ INIT_SCRIPT = """
 })();
 """
 
+# In a page script: `redrawn()` resolves once the app has drawn a screen again
+# (body[data-renders] went up) and a frame has been painted. Call it before the action.
+_REDRAWN = """
+  const redrawn = () => {
+    const before = Number(document.body.dataset.renders || 0);
+    const frame = (resolve) => requestAnimationFrame(() => setTimeout(resolve));
+    const painted = () => new Promise(frame);
+    return new Promise((resolve) => {
+      const observer = new MutationObserver(() => {
+        if (Number(document.body.dataset.renders || 0) <= before) return;
+        observer.disconnect();
+        resolve();
+      });
+      observer.observe(document.body, { attributes: true, attributeFilter: ["data-renders"] });
+    }).then(painted);
+  };"""
+
 # Click `selector`, resolve when the app has drawn a screen again (body[data-renders]
 # went up) and a frame has been drawn: {ms, savedMs} (savedMs: when LocalStore.save
 # resolved, when the click was a save).
-CLICK_TO_RENDER = """
-async (selector) => {
+CLICK_TO_RENDER = (
+    """
+async (selector) => {"""
+    + _REDRAWN
+    + """
   const { app } = await import("/app/js/app.js");
-  const painted = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
-  const before = Number(document.body.dataset.renders || 0);
   let savedAt = null;
   let draftGoneAt = null;
   const store = app.store;
@@ -179,18 +197,10 @@ async (selector) => {
     };
   }
   try {
-    const drawn = new Promise((resolve) => {
-      const observer = new MutationObserver(() => {
-        if (Number(document.body.dataset.renders || 0) <= before) return;
-        observer.disconnect();
-        resolve();
-      });
-      observer.observe(document.body, { attributes: true, attributeFilter: ["data-renders"] });
-    });
+    const drawn = redrawn();
     const start = performance.now();
     document.querySelector(selector).click();
     await drawn;
-    await painted();
     const since = (at) => (at === null ? null : at - start);
     return { ms: performance.now() - start, savedMs: since(savedAt), draftMs: since(draftGoneAt) };
   } finally {
@@ -201,6 +211,7 @@ async (selector) => {
   }
 }
 """
+)
 
 SAVE_LOOP = """
 async ({ n, grid }) => {
@@ -273,27 +284,21 @@ async ({ runs, partRuns, limit }) => {
 }
 """
 
-HOME_REDRAW = """
-async () => {
+HOME_REDRAW = (
+    """
+async () => {"""
+    + _REDRAWN
+    + """
   const { go } = await import("/app/js/app.js");
-  const painted = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
-  const before = Number(document.body.dataset.renders || 0);
-  const drawn = new Promise((resolve) => {
-    const observer = new MutationObserver(() => {
-      if (Number(document.body.dataset.renders || 0) <= before) return;
-      observer.disconnect();
-      resolve();
-    });
-    observer.observe(document.body, { attributes: true, attributeFilter: ["data-renders"] });
-  });
+  const drawn = redrawn();
   const start = performance.now();
   go("#/home");
   await drawn;
-  await painted();
   const rows = document.querySelectorAll("#records li[data-id]").length;
   return { ms: performance.now() - start, rows };
 }
 """
+)
 
 # One sync, the app's or PouchDB's defaults; the wall-clock start of each of its three
 # replications (push, pull, push), to split the requests by phase.
