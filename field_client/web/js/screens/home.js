@@ -77,8 +77,11 @@ export async function homeScreen() {
   };
   const showList = async () => {
     const { rows, more: hasMore, unsent, refused } = await myRecords(store, limit);
-    const lines = [unsent ? t("unsent_count", { n: unsent }) : t("all_sent")];
+    // "Every record is sent" only when none waits and none needs correcting.
+    const lines = [];
+    if (unsent) lines.push(t("unsent_count", { n: unsent }));
     if (refused) lines.push(t("refused_count", { n: refused }));
+    if (!lines.length) lines.push(t("all_sent"));
     counts.textContent = lines.join(" · ");
     list.replaceChildren();
     if (rows.length === 0) list.append(element("li", { class: "hint", text: t("no_records") }));

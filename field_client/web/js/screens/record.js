@@ -17,6 +17,9 @@ function shown(field, value, names) {
       return element("div", { text: choiceLabel(field.choices, value) });
     case "bool":
       return element("div", { text: value ? t("yes") : "—" });
+    case "datetime": // as the tablet recorded it, as the list shows it
+      return element("div", { text: String(value).slice(0, 16).replace("T", " ") });
+    case "place_code":
     case "doc_id":
       return element("div", { text: names.get(value) ?? value });
     case "object":
@@ -48,8 +51,12 @@ export async function recordScreen(id) {
   if (!doc) return go("#/home");
   const [unsent, notices] = await Promise.all([unsentIds(store), noticesByDoc(store)]);
   const state = stateOf(doc, unsent, notices);
-  const people = [...(await store.ofType("user")), ...(await store.ofType("household"))];
-  const names = new Map(people.map((known) => [known._id, known.display_name ?? `${known.household_no} ${known.head_of_household}`]));
+  const [users, households, places] = await Promise.all(["user", "household", "place"].map((type) => store.ofType(type)));
+  const names = new Map([
+    ...users.map((user) => [user._id, user.display_name]),
+    ...households.map((household) => [household._id, `${household.household_no} ${household.head_of_household}`]),
+    ...places.map((place) => [place.code, `${place.name_zh} (${place.code})`]),
+  ]);
   const rows = [fieldsOf(app.description.types[doc.type].schema, doc, names, AUTOMATIC)];
   const parts = [
     element("h2", { text: label(app.description.types[doc.type]) }),
