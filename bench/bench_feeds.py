@@ -48,7 +48,6 @@ import requests  # noqa: E402
 from waitress import create_server, wasyncore  # noqa: E402
 
 from server.accounts.roster import user_document  # noqa: E402
-from server.accounts.users import UserStore  # noqa: E402
 from server.app import create_app  # noqa: E402
 from server.demo_county import DemoCounty, Village, recorded_by, villages  # noqa: E402
 from server.gateway.feeds import EXTENSION, waitress_options  # noqa: E402
@@ -113,7 +112,7 @@ class County:
             rows = self.store.bulk_docs(docs[start : start + 500])  # type: ignore[attr-defined]
             assert all(row.get("ok") for row in rows), rows[:3]
         with self.app.app_context():
-            accounts = UserStore(services().db)
+            accounts = services().users
             for name, code in users:
                 accounts.create(name, PASSWORD, "volunteer", code)
 

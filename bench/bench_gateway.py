@@ -73,7 +73,6 @@ import requests  # noqa: E402
 from waitress import create_server, wasyncore  # noqa: E402
 
 from server.accounts.roster import user_document  # noqa: E402
-from server.accounts.users import UserStore  # noqa: E402
 from server.app import create_app  # noqa: E402
 from server.demo_county import DemoCounty, Village, recorded_by, villages  # noqa: E402
 from server.services import services  # noqa: E402
@@ -310,7 +309,7 @@ class County:
         (row,) = self.store.bulk_docs([doc])
         assert row.get("ok"), row
         with self.app.app_context():
-            UserStore(services().db).create(username, PASSWORD, role, scope)
+            services().users.create(username, PASSWORD, role, scope)
         return username
 
     def gateway(self, username: str) -> CouchStore:

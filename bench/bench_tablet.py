@@ -85,7 +85,6 @@ from waitress import create_server, wasyncore  # noqa: E402
 
 from schemas import DocumentInvalid, validate_document  # noqa: E402
 from server.accounts.roster import user_document  # noqa: E402
-from server.accounts.users import UserStore  # noqa: E402
 from server.app import create_app  # noqa: E402
 from server.demo_county import DemoCounty, Village, recorded_by, villages  # noqa: E402
 from server.gateway.feeds import waitress_options  # noqa: E402
@@ -527,7 +526,7 @@ class County:
         )
         self.load([doc])
         with self.app.app_context():
-            UserStore(services().db).create(username, PASSWORD, "volunteer", village)
+            services().users.create(username, PASSWORD, "volunteer", village)
         return username
 
     def warm_index(self, username: str) -> float:

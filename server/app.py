@@ -14,11 +14,12 @@ from field_client.tablet_app.serve import bp as tablet_app
 from sync.errors import StoreError
 
 from . import couchdb_root, health, logs, services, staff
-from .accounts import auth
+from .accounts import auth, station_accounts
 from .gateway import routes as gateway
 from .gateway.feeds import DEFAULT_FEED_SLOTS
 from .http_io import reply, store_error
 from .logs import log_event
+from .station import page as station_page
 
 DEFAULTS: dict[str, object] = {
     "DATA_DIR": "data/county",
@@ -36,6 +37,7 @@ DEFAULTS: dict[str, object] = {
     "MAX_REFUSALS_PER_PUSH": 100,  # refused documents one push may leave (413 beyond)
     "REFUSALS_PER_HOUR": 1_000,  # refused documents one device may leave an hour (429)
     "MAX_NOTICES_PER_USER": 200,  # live rejection notices a user's tablets get
+    "TIMEZONE": "Asia/Shanghai",  # the station page's "today" and "this week"
 }
 
 
@@ -69,6 +71,8 @@ def create_app(test_config: Mapping | None = None) -> Flask:
     app.register_blueprint(couchdb_root.bp)
     app.register_blueprint(gateway.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(station_accounts.bp)
+    app.register_blueprint(station_page.bp)
     app.register_blueprint(tablet_app)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(StoreError, store_error)

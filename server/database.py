@@ -1,19 +1,27 @@
-"""The gateway's own bookkeeping, in one SQLite file beside the county store.
+"""One gateway process's own bookkeeping, in one SQLite file in its data directory.
 
 Kept out of the replicated documents (as CHT keeps its transition state), so
-it can never conflict with tablets' copies: users and login failures, each
-user's `_local` checkpoints, the quarantine of rejected revisions, the write
-log (who wrote what from which device), the scope index that makes a scoped
-pull cost what is in scope, not what changed in the whole county, the roster
-the write policy reads (from `user:` documents) and the references accepted
-before the documents they name had arrived.
+it can never conflict with tablets' copies: the scope index that makes a scoped
+pull cost what is in scope, not what changed in the whole county, the roster the
+write policy reads (from `user:` documents), the index of the ledger's quarantine
+and refused pushes (gateway/ledger_index.py), the write log (who wrote what from
+which device), each user's live rejection notices and the references accepted
+before the documents they name had arrived. Accounts, the quarantine itself,
+checkpoints and login failures are documents of the shared stores
+(server/services.py), so several processes answer alike.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 from pathlib import Path
 
+from sync.errors import Conflict
 from sync.sqlite_database import SqliteDatabase
+from sync.store import Store
+
+from .gateway.ledger_index import QUARANTINE, REFUSED_PUSH, quarantine_id
 
 GATEWAY_MIGRATIONS: list[str] = [
     """
@@ -143,7 +151,131 @@ GATEWAY_MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX write_log_by_doc ON write_log (doc_id, rev)
     """,
+    # Accounts, the quarantine, refused pushes, checkpoints and login failures moved into
+    # the accounts and ledger stores (server/services.py), which every gateway process
+    # shares. The old tables are kept, renamed, for `carry_over`; the quarantine and
+    # refused pushes return as this process's index of the ledger (ledger_index.py).
+    """
+    ALTER TABLE users RENAME TO legacy_users;
+    ALTER TABLE quarantine RENAME TO legacy_quarantine;
+    ALTER TABLE refused_pushes RENAME TO legacy_refused_pushes;
+    ALTER TABLE local_docs RENAME TO legacy_local_docs;
+    DROP TABLE login_failures;
+    CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY,
+        ledger_id TEXT NOT NULL UNIQUE,
+        doc_id TEXT NOT NULL,
+        rev TEXT NOT NULL,
+        body TEXT NOT NULL,
+        reasons TEXT NOT NULL,
+        username TEXT NOT NULL,
+        pusher_scope TEXT,
+        device TEXT,
+        received_at REAL NOT NULL
+    );
+    CREATE INDEX quarantine_index_by_pusher ON quarantine (username, received_at);
+    CREATE TABLE refused_pushes (
+        id INTEGER PRIMARY KEY,
+        ledger_id TEXT NOT NULL UNIQUE,
+        username TEXT NOT NULL,
+        pusher_scope TEXT,
+        device TEXT,
+        at REAL NOT NULL,
+        documents INTEGER NOT NULL,
+        refused INTEGER NOT NULL,
+        status INTEGER NOT NULL,
+        reasons TEXT NOT NULL
+    );
+    INSERT INTO meta VALUES ('indexed_ledger_seq', '0');
+    INSERT INTO meta VALUES ('carried_over', '0')
+    """,
+    # When each tablet last synced (gateway/devices.py), for a station's page.
+    """
+    CREATE TABLE device_seen (
+        device TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        at REAL NOT NULL
+    ) WITHOUT ROWID
+    """,
 ]
+
+
+def carry_over(db: SqliteDatabase, accounts: Store, ledger: Store) -> None:
+    """Move what a gateway file of an earlier version held into the shared stores, once:
+    accounts, quarantined revisions, refused pushes and checkpoints (nothing is deleted;
+    the legacy tables stay). Documents already there are left as they are."""
+    with db.read() as conn:
+        if conn.execute("SELECT value FROM meta WHERE key = 'carried_over'").fetchone()[0] == "1":
+            return
+        users = conn.execute(
+            "SELECT username, password_hash, role, scope, display_name, team, active, created_at"
+            " FROM legacy_users"
+        ).fetchall()
+        quarantined = conn.execute(
+            "SELECT q.doc_id, q.rev, q.body, q.reasons, q.username, u.scope, q.device,"
+            " q.received_at FROM legacy_quarantine q LEFT JOIN legacy_users u USING (username)"
+        ).fetchall()
+        floods = conn.execute(
+            "SELECT r.id, r.username, u.scope, r.device, r.at, r.documents, r.refused, r.status,"
+            " r.reasons FROM legacy_refused_pushes r LEFT JOIN legacy_users u USING (username)"
+        ).fetchall()
+        checkpoints = conn.execute(
+            "SELECT username, local_id, body FROM legacy_local_docs"
+        ).fetchall()
+    accounts.bulk_docs(
+        [
+            {
+                "_id": f"account:{name}",
+                "type": "account",
+                "username": name,
+                "password_hash": hashed,
+                "role": role,
+                "scope": scope,
+                "display_name": shown,
+                "team": team,
+                "active": bool(active),
+                "created_at": created,
+            }
+            for name, hashed, role, scope, shown, team, active, created in users
+        ]  # fmt: skip
+    )
+    ledger.bulk_docs(
+        [
+            {
+                "_id": quarantine_id(doc_id, rev),
+                "type": QUARANTINE,
+                "doc_id": doc_id,
+                "rev": rev,
+                "body": body,
+                "reasons": json.loads(reasons),
+                "pushed_by": name,
+                "pusher_scope": scope,
+                "device": device,
+                "received_at": at,
+            }
+            for doc_id, rev, body, reasons, name, scope, device, at in quarantined
+        ]
+        + [
+            {
+                "_id": f"{REFUSED_PUSH}:legacy-{row_id}",
+                "type": REFUSED_PUSH,
+                "pushed_by": name,
+                "pusher_scope": scope,
+                "device": device,
+                "at": at,
+                "documents": documents,
+                "refused": refused,
+                "status": status,
+                "reasons": json.loads(reasons),
+            }
+            for row_id, name, scope, device, at, documents, refused, status, reasons in floods
+        ]  # fmt: skip
+    )  # conflicts (already carried over by another process) are left as they are
+    for name, local_id, body in checkpoints:
+        with contextlib.suppress(Conflict):
+            ledger.put_local({**json.loads(body), "_id": f"checkpoint:db:{name}:{local_id}"})
+    with db.write() as conn:
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'carried_over'")
 
 
 def open_gateway_database(data_dir: str | Path) -> SqliteDatabase:

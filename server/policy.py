@@ -5,7 +5,9 @@ push pipeline, the staff views); nothing else decides. The place test is the pre
 rule of `schemas.places.place_within`.
 
 Reads: a document is readable inside the caller's place subtree; home visits and
-households (personal data) never reach IT admins.
+households (personal data) never reach IT admins. Accounts are no document of the
+county's: only a station lead's hub receives them, its station's people's
+(`may_read_account`).
 
 Writes (`judge`), in order:
 1. The role must write the type: field roles and county staff field records and
@@ -88,6 +90,21 @@ def reads_personal(user: User) -> bool:
 def may_read(user: User, entry: IndexEntry) -> bool:
     """Inside the caller's place subtree, and personal data only to the roles allowed."""
     return in_scope(entry.place, user.scope) and (not entry.personal or reads_personal(user))
+
+
+# Who a station's hub lets sign in: its people, whose accounts its lead's hub receives.
+STATION_ACCOUNT_ROLES = frozenset({"volunteer", "station_lead"})
+
+
+def may_read_account(user: User, account: User) -> bool:
+    """Accounts (with their password hashes) go only to a station lead's hub, and only
+    the station's people's: the volunteers and leads whose scope is inside the lead's.
+    No other role reads accounts by any endpoint."""
+    return (
+        user.role == "station_lead"
+        and account.role in STATION_ACCOUNT_ROLES
+        and in_scope(account.scope, user.scope)
+    )
 
 
 def user_id(user: User) -> str:

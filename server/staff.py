@@ -39,12 +39,12 @@ def list_quarantine() -> Response:
     limit = int_arg("limit", 100, low=1, high=1000)
     before = int_arg("before", 2**62)
     items: list[dict] = []
+    services().ledger_index.catch_up()  # what other gateway processes quarantined too
     while len(items) < limit:  # pages, so a large quarantine is never loaded whole
         with services().db.read() as conn:
             rows = conn.execute(
-                "SELECT q.id, q.doc_id, q.rev, q.body, q.reasons, q.username, q.device,"
-                " q.received_at, u.scope FROM quarantine q LEFT JOIN users u USING (username)"
-                " WHERE q.id < ? ORDER BY q.id DESC LIMIT 500",
+                "SELECT id, doc_id, rev, body, reasons, username, device, received_at,"
+                " pusher_scope FROM quarantine WHERE id < ? ORDER BY id DESC LIMIT 500",
                 (before,),
             ).fetchall()
         if not rows:
@@ -132,11 +132,11 @@ def list_refused_pushes() -> Response:
     """Pushes refused whole, newest first, by pushers working in the caller's scope."""
     scope = current_user().scope
     limit = int_arg("limit", 100, low=1, high=1000)
+    services().ledger_index.catch_up()
     with services().db.read() as conn:
         rows = conn.execute(
-            "SELECT r.id, r.username, r.device, r.at, r.documents, r.refused, r.status,"
-            " r.reasons, u.scope FROM refused_pushes r LEFT JOIN users u USING (username)"
-            " ORDER BY r.id DESC LIMIT ?",
+            "SELECT id, username, device, at, documents, refused, status, reasons,"
+            " pusher_scope FROM refused_pushes ORDER BY id DESC LIMIT ?",
             (limit * 10,),
         ).fetchall()
     items = [

@@ -17,7 +17,6 @@ import yaml
 from click.testing import CliRunner, Result
 
 from schemas import place_level, place_parent, validate_document
-from server.accounts.users import UserStore
 from server.app import create_app
 from server.commands.cli import main
 
@@ -78,7 +77,7 @@ def county(data_dir: Path) -> tuple[list[str], dict[str, dict]]:
     app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "x"})
     try:
         services = app.extensions["fieldsync"]
-        names = [user.username for user in UserStore(services.db).list_users()]
+        names = [user.username for user in services.users.list_users()]
         docs = {row["id"]: row["doc"] for row in services.store.all_docs(include_docs=True)}
         return names, docs
     finally:
@@ -88,7 +87,7 @@ def county(data_dir: Path) -> tuple[list[str], dict[str, dict]]:
 def authenticate(data_dir: Path, username: str, password: str) -> object:
     app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "x"})
     try:
-        return UserStore(app.extensions["fieldsync"].db).authenticate(username, password)
+        return app.extensions["fieldsync"].users.authenticate(username, password)
     finally:
         app.extensions["fieldsync"].close()
 

@@ -626,13 +626,12 @@ def test_callers_who_are_not_logged_in_get_401_everywhere(
 
 
 def test_a_deactivated_user_gets_401(world: World) -> None:
-    from server.accounts.users import UserStore
 
     username = world.county.add_user(f"gone-{uuid.uuid4().hex[:6]}", "volunteer", VILLAGE)
     with world.session(username) as session:
         assert session.get(world.url(""), timeout=30).status_code == 200
         with world.county.app.app_context():
-            UserStore(services().db).set_active(username, False)
+            services().users.set_active(username, False)
         answer = session.get(world.url("_changes"), timeout=30)
     assert answer.status_code == 401 and answer.json()["error"] == "unauthorized"
 

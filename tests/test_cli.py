@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 from click.testing import CliRunner, Result
 
-from server.accounts.users import UserStore
 from server.app import create_app
 from server.commands.cli import main
 from sync import SqliteStore
@@ -138,7 +137,7 @@ def test_demo_run_again_keeps_accounts_and_records_added_since(tmp_path: Path) -
     app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "x"})
     try:
         services = app.extensions["fieldsync"]
-        UserStore(services.db).create("tian", "a-long-password", "volunteer", "422827100001")
+        services.users.create("tian", "a-long-password", "volunteer", "422827100001")
         services.store.put({"_id": "note:added-since", "text": "keep me"})
     finally:
         app.extensions["fieldsync"].close()
@@ -150,7 +149,7 @@ def test_demo_run_again_keeps_accounts_and_records_added_since(tmp_path: Path) -
     app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "x"})
     try:
         services = app.extensions["fieldsync"]
-        assert UserStore(services.db).get("tian") is not None
+        assert services.users.get("tian") is not None
         assert services.store.get("note:added-since")["text"] == "keep me"
     finally:
         app.extensions["fieldsync"].close()
@@ -185,9 +184,7 @@ def test_demo_rebuild_deletes_only_the_files_its_marker_lists(tmp_path: Path) ->
     (data_dir / "notes.txt").write_text("mine")
     app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "x"})
     try:
-        UserStore(app.extensions["fieldsync"].db).create(
-            "tian", "a-long-password", "admin", "422827"
-        )
+        app.extensions["fieldsync"].users.create("tian", "a-long-password", "admin", "422827")
     finally:
         app.extensions["fieldsync"].close()
     result = run_demo(data_dir, "--rebuild")
@@ -229,6 +226,6 @@ def test_demo_never_claims_a_file_it_did_not_make(tmp_path: Path) -> None:
 def authenticate_demo(data_dir: Path, username: str, password: str = "demo-pass-2024") -> object:
     app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "x"})
     try:
-        return UserStore(app.extensions["fieldsync"].db).authenticate(username, password)
+        return app.extensions["fieldsync"].users.authenticate(username, password)
     finally:
         app.extensions["fieldsync"].close()

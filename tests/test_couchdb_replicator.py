@@ -29,7 +29,6 @@ from support.county import OTHER_VILLAGE, VILLAGE, County, county_store, quarant
 from support.standard_clients import authored, ids_in_scope
 from support.waitress_county import waitress_county
 
-from server.accounts.users import UserStore
 from server.demo_county import DemoCounty
 from server.services import services
 
@@ -65,7 +64,7 @@ class Gateway:
 def _add_user(county: County, username: str, role: str, scope: str) -> None:
     county.add_user(username, role, scope)
     with county.app.app_context():
-        UserStore(services().db).set_password(username, PASSWORD)
+        services().users.set_password(username, PASSWORD)
 
 
 @pytest.fixture(scope="module", params=["embedded", "couchdb"])

@@ -1,48 +1,49 @@
-"""A station hub is the county's own gateway over the hub's store (`fieldsync hub`): a
-tablet syncs with it as with the county, a bad record is refused at the station with a
-notice back to the tablet, and the hub's link forwards the station's work to the county
-with each record's author. (Accounts still start on the hub itself: issue 13's next
-step moves them into the store so the county's reach the hub.)"""
+"""A station hub is the county's own gateway over the hub's store (`fieldsync hub`): the
+station's accounts come down from the county, so its volunteers sign in at the hub with
+no county in reach; a tablet syncs with the hub as with the county, a bad record is
+refused at the station with a notice back to the tablet, and the hub's link forwards
+the station's work to the county with each record's author."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import requests
 from support.county import (
+    OTHER_VILLAGE,
     PASSWORD,
     VILLAGE,
+    County,
     county_store,
     invalid_records,
     live_county,
     quarantined,
     village_records,
 )
+from support.hub import county_and_hub, hub_link
 
-from server.accounts.users import UserStore
-from server.hub.upstream import Upstream
 from server.services import services
 from sync import SqliteStore
-from sync.http_client import RetryPolicy
 from sync.open import open_store
 from sync.replicator import replicate
 
+COUNTY_CODE = VILLAGE[:6]
+
+
+def signs_in(at: County, username: str, password: str = PASSWORD) -> int:
+    answer = requests.post(f"{at.url}/_session", json={"name": username, "password": password},
+                           timeout=30)  # fmt: skip
+    return answer.status_code
+
 
 def test_a_tablet_syncs_at_the_hub_and_the_hub_forwards_to_the_county(tmp_path: Path) -> None:
-    with (
-        live_county(tmp_path / "county", None) as county,
-        live_county(tmp_path / "hub", None) as hub,
-    ):
-        county.add_places(VILLAGE)
-        county.add_user("laoli", "station_lead", VILLAGE)
-        county.add_user("xiaowang", "volunteer", VILLAGE)
-        link = Upstream(
-            county_store(hub),
-            lambda: open_store(county.db_url("laoli"), retry=RetryPolicy(attempts=2)),
-        )
-        assert link.run_once().ok  # the station's reference data and roster come down
+    people = [("laoli", "station_lead", VILLAGE), ("xiaowang", "volunteer", VILLAGE)]
+    with county_and_hub(tmp_path, people) as (county, hub):
+        link = hub_link(county, hub)
+        first = link.run_once()  # the station's reference data, roster and accounts
+        assert first.ok, first.error
         assert county_store(hub).get("user:xiaowang")["role"] == "volunteer"
-        with hub.app.app_context():
-            UserStore(services().db).create("xiaowang", PASSWORD, "volunteer", VILLAGE)
+        assert first.accounts == 2 and signs_in(hub, "xiaowang") == 200
 
         tablet = SqliteStore(tmp_path / "tablet.sqlite")
         good = village_records(VILLAGE, 2, author="xiaowang")
@@ -65,4 +66,75 @@ def test_a_tablet_syncs_at_the_hub_and_the_hub_forwards_to_the_county(tmp_path: 
             arrived = on_county.get(doc["_id"], conflicts=True)
             assert arrived["author"] == "user:xiaowang" and "_conflicts" not in arrived
         assert not quarantined(county)  # the bad ones never left the station
-        assert link.run_once().sent == 0
+        again = link.run_once()
+        assert again.sent == 0 and again.accounts == 0
+
+
+def test_only_the_stations_people_reach_its_hub_and_the_county_decides(tmp_path: Path) -> None:
+    with (
+        live_county(tmp_path / "county", None) as county,
+        live_county(tmp_path / "hub", None) as hub,
+    ):
+        county.add_places(VILLAGE, OTHER_VILLAGE)
+        county.add_user("laoli", "station_lead", VILLAGE)
+        county.add_user("xiaowang", "volunteer", VILLAGE)
+        county.add_user("xiaoli", "volunteer", VILLAGE)
+        county.add_user("ahua", "volunteer", OTHER_VILLAGE)
+        county.add_user("chen", "county_staff", COUNTY_CODE)
+        county.add_user("it", "admin", COUNTY_CODE)
+        with hub.app.app_context():  # an account the hub's own admin made: never touched
+            services().users.create("guest", PASSWORD, "volunteer", VILLAGE)
+        link = hub_link(county, hub)
+        assert link.run_once().ok
+        hub_accounts = hub.app.extensions["fieldsync"].users
+        assert [u.username for u in hub_accounts.list_users()] == [
+            "guest",
+            "laoli",
+            "xiaoli",
+            "xiaowang",
+        ]
+        for doc in hub_accounts.documents():  # hashes, never a password
+            assert doc["password_hash"].startswith("scrypt$") and PASSWORD not in str(doc)
+        assert (signs_in(hub, "ahua"), signs_in(hub, "chen")) == (401, 401)
+
+        with county.app.app_context():
+            services().users.set_active("xiaoli", False)
+            services().users.set_password("xiaowang", "a new password for xiaowang")
+        assert signs_in(hub, "xiaoli") == 200  # the hub has not heard yet
+        assert link.run_once().accounts == 2
+        assert signs_in(hub, "xiaoli") == 401
+        assert signs_in(hub, "xiaowang") == 401
+        assert signs_in(hub, "xiaowang", "a new password for xiaowang") == 200
+        assert signs_in(hub, "guest") == 200
+
+
+def test_nobody_reads_accounts_but_a_leads_hub(tmp_path: Path) -> None:
+    with (
+        live_county(tmp_path / "county", None) as county,
+        live_county(tmp_path / "hub", None) as hub,
+    ):
+        county.add_places(VILLAGE)
+        for name, role, scope in [("laoli", "station_lead", VILLAGE),
+                                  ("xiaowang", "volunteer", VILLAGE),
+                                  ("chen", "county_staff", COUNTY_CODE),
+                                  ("it", "admin", COUNTY_CODE)]:  # fmt: skip
+            county.add_user(name, role, scope)
+        assert hub_link(county, hub).run_once().ok
+        for server, people in ((county, ["xiaowang", "chen", "it"]), (hub, ["xiaowang"])):
+            for who in people:
+                session = server.session(who)
+                for path in ("/accounts/", "/accounts/_all_docs?include_docs=true"):
+                    assert session.get(server.url + path, timeout=30).status_code == 403
+            assert requests.get(f"{server.url}/accounts/_all_docs", timeout=30).status_code == 401
+            for who in people + (["laoli"] if server is county else []):
+                session = server.session(who)
+                assert (
+                    session.get(f"{server.url}/db/account:xiaowang", timeout=30).status_code == 404
+                )
+                listed = session.get(f"{server.url}/db/_all_docs?include_docs=true", timeout=30)
+                assert listed.status_code == 200
+                assert "password_hash" not in listed.text and "account:" not in listed.text
+                changes = session.get(f"{server.url}/db/_changes?include_docs=true", timeout=30)
+                assert "password_hash" not in changes.text
+        lead = county.session("laoli").get(f"{county.url}/accounts/_all_docs", timeout=30)
+        assert [row["id"] for row in lead.json()["rows"]] == ["account:laoli", "account:xiaowang"]

@@ -60,6 +60,8 @@ def push(county: County, docs: list[dict], **headers: str) -> requests.Response:
 
 
 def summaries(county: County) -> list[tuple[str, int, int, int]]:
+    with county.app.app_context():
+        services().ledger_index.catch_up()  # the summaries are ledger documents, indexed
     with county.app.app_context(), services().db.read() as conn:
         return conn.execute(
             "SELECT username, documents, refused, status FROM refused_pushes ORDER BY id"

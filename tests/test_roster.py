@@ -11,7 +11,6 @@ from schemas import validate_document
 from server.accounts import roster
 from server.accounts.roster import RosterError, enrol, enrol_many, set_active, user_document
 from server.accounts.users import UserStore
-from server.database import open_gateway_database
 from sync import SqliteStore
 
 PASSWORD = "a-long-password"
@@ -65,9 +64,8 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
 
 @pytest.fixture
 def users(tmp_path: Path) -> Iterator[UserStore]:
-    db = open_gateway_database(tmp_path)
-    yield UserStore(db)
-    db.close()
+    with SqliteStore(tmp_path / "accounts.sqlite") as accounts:
+        yield UserStore(accounts)
 
 
 def test_user_document_is_valid_with_the_envelope_filled_in() -> None:

@@ -9,7 +9,6 @@ tablet's does after enrolment: no "ignore certificate errors" anywhere.
 from __future__ import annotations
 
 import http.server
-import re
 import ssl
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+from support.serve_process import served_url
 from support.tls import HUB_NAME, launch_tablet, tablet_home
 
 from server.tls.authority import (
@@ -190,12 +190,8 @@ def test_fieldsync_serve_with_a_certificate_serves_https(tmp_path: Path) -> None
         stderr=subprocess.PIPE, text=True,
     ) as server:  # fmt: skip
         try:
-            assert server.stderr is not None
-            for line in server.stderr:
-                found = re.search(r"Serving 服务地址 (https://\S+)", line)
-                if found:
-                    break
-            url = found.group(1)
+            url = served_url(server)
+            assert url.startswith("https://")
             health = requests.get(
                 f"{url}/health", verify=tmp_path / "ca" / "county-ca.crt", timeout=10
             )

@@ -3,12 +3,13 @@
 `init_app` sets `g.user` (a User or None) before every request. CouchDB's shapes
 are kept so PouchDB and our CouchStore need nothing special: 401
 `{"error": "unauthorized"}` for bad credentials, `/_session` for cookie logins.
-Failed logins are counted per (username, address) in the gateway database, so
-the limit holds across threads and processes sharing the data directory.
+Failed logins are counted per (username, address) in the ledger store, so the
+limit holds across threads and across gateway processes sharing the stores.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -24,6 +25,8 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, session
 
 from schemas.envelope import DEVICE_PATTERN
+from sync.errors import Conflict, NotFound
+from sync.store import Store
 
 from ..logs import log_event
 from .users import ROLES, User, UserStore
@@ -45,39 +48,59 @@ REASONS = {
 
 
 class LoginLimiter:
-    """Failed logins per key in a fixed window that opens at the first failure."""
+    """Failed logins per key in a fixed window that opens at the first failure, kept as
+    `_local` documents of the ledger store: every gateway process over the same stores
+    counts the same failures, and they never replicate."""
 
-    def __init__(self, users: UserStore, max_failures: int, window: float, clock: Callable):
-        self.db, self.max_failures, self.window, self.clock = users.db, max_failures, window, clock
+    def __init__(self, ledger: Store, max_failures: int, window: float, clock: Callable):
+        self.ledger, self.max_failures, self.window, self.clock = (
+            ledger,
+            max_failures,
+            window,
+            clock,
+        )
 
     def retry_after(self, key: str) -> int | None:
         """Seconds until `key` may try again, or None if it may try now."""
-        with self.db.read() as conn:
-            row = conn.execute(
-                "SELECT failures, window_start FROM login_failures WHERE key = ?", (key,)
-            ).fetchone()
-        if row is None or row[0] < self.max_failures:
+        found = self._read(key)
+        if found is None or found["failures"] < self.max_failures:
             return None
-        remaining = row[1] + self.window - self.clock()
+        remaining = found["window_start"] + self.window - self.clock()
         return max(1, math.ceil(remaining)) if remaining > 0 else None
 
     def failed(self, key: str) -> None:
-        now = self.clock()
-        with self.db.write() as conn:
-            # Expired windows go first, which also keeps guessed names from piling up.
-            conn.execute("DELETE FROM login_failures WHERE window_start <= ?", (now - self.window,))
-            conn.execute(
-                "INSERT INTO login_failures VALUES (?, 1, ?) "
-                "ON CONFLICT (key) DO UPDATE SET failures = failures + 1",
-                (key, now),
-            )
+        for _ in range(5):  # another process counting a failure of the same key: re-read
+            now = self.clock()
+            found = self._read(key)
+            fresh = found is None or found["window_start"] <= now - self.window
+            doc = {
+                "_id": _failures_id(key),
+                "failures": 1 if fresh else found["failures"] + 1,
+                "window_start": now if fresh else found["window_start"],
+            }
+            if found is not None:
+                doc["_rev"] = found["_rev"]
+            try:
+                self.ledger.put_local(doc)
+                return
+            except Conflict:
+                continue
 
     def succeeded(self, key: str) -> None:
-        with self.db.read() as conn:
-            found = conn.execute("SELECT 1 FROM login_failures WHERE key = ?", (key,)).fetchone()
-        if found:  # a write transaction only when there is something to clear
-            with self.db.write() as conn:
-                conn.execute("DELETE FROM login_failures WHERE key = ?", (key,))
+        found = self._read(key)
+        if found is not None:
+            with contextlib.suppress(Conflict, NotFound):  # cleared by another process
+                self.ledger.delete_local(_failures_id(key), found["_rev"])
+
+    def _read(self, key: str) -> dict | None:
+        try:
+            return self.ledger.get_local(_failures_id(key))
+        except NotFound:
+            return None
+
+
+def _failures_id(key: str) -> str:
+    return f"login-failures:{key}"
 
 
 @dataclass
@@ -123,9 +146,10 @@ def init_app(app: Flask) -> None:
         SESSION_REFRESH_EACH_REQUEST=False,  # the expiry counts from the login
     )
     clock = app.config.get("CLOCK") or time.time  # tests pass a fake clock
-    users = UserStore(app.extensions["fieldsync"].db)  # services.init_app ran first
+    found = app.extensions["fieldsync"]  # services.init_app ran first
+    users = found.users
     limiter = LoginLimiter(
-        users,
+        found.ledger,
         int(app.config["LOGIN_MAX_FAILURES"]),
         float(app.config["LOGIN_WINDOW_SECONDS"]),
         clock,
@@ -262,14 +286,9 @@ def _user_ctx(user: User | None) -> dict:
     return {"name": user.username if user else None, "roles": [user.role] if user else []}
 
 
-@bp.post("/_session")
-def login() -> Response:
-    body = request.get_json(silent=True) if request.is_json else request.form
-    if not hasattr(body, "get"):  # JSON that is not an object
-        body = {}
-    name, password = body.get("name"), body.get("password")
-    if not isinstance(name, str) or not isinstance(password, str) or not name:
-        return error(400, "bad_request", REASONS["missing"])
+def sign_in(name: str, password: str) -> User | Response:
+    """Check credentials under the failure limit and start a cookie session (CouchDB's
+    AuthSession): the User, or the 401/429 response. For /_session and the station page."""
     outcome = _login(name, password, "session")
     if isinstance(outcome, Response):
         return outcome
@@ -283,6 +302,20 @@ def login() -> Response:
     )
     g.user, g.auth_via = outcome, "cookie"
     log_event("login", user=outcome.username, remote=request.remote_addr, via="session")
+    return outcome
+
+
+@bp.post("/_session")
+def login() -> Response:
+    body = request.get_json(silent=True) if request.is_json else request.form
+    if not hasattr(body, "get"):  # JSON that is not an object
+        body = {}
+    name, password = body.get("name"), body.get("password")
+    if not isinstance(name, str) or not isinstance(password, str) or not name:
+        return error(400, "bad_request", REASONS["missing"])
+    outcome = sign_in(name, password)
+    if isinstance(outcome, Response):
+        return outcome
     return jsonify({"ok": True, **_user_ctx(outcome)})
 
 

@@ -1,10 +1,11 @@
 """Login accounts: who may sync and sign in, with what role and place scope.
 
-Kept in the gateway's own SQLite file (the `users` table of server/database.py),
-never in the replicated documents: user documents travel to tablets, password
-hashes must not. Passwords are hashed with scrypt (memory-hard, in the standard
-library) into a self-describing string, so the parameters can be raised later
-without invalidating stored hashes.
+Kept as documents in the accounts store (server/services.py), never among the
+replicated documents: user documents travel to tablets, password hashes must not.
+Every gateway process over the same stores sees the same accounts, and a station
+hub receives its station's (server/hub/accounts.py). Passwords are hashed with
+scrypt (memory-hard, in the standard library) into a self-describing string, so
+the parameters can be raised later without invalidating stored hashes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import hashlib
 import hmac
 import os
 import re
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from schemas import is_place_code
 from schemas.user import ROLES as _SCHEMA_ROLES
 from schemas.user import USERNAME_PATTERN
-from sync.sqlite_database import SqliteDatabase
+from sync.errors import Conflict, NotFound
+from sync.store import Store
 
 # One source of truth: the same roles as user documents and the table's CHECK.
 ROLES: tuple[str, ...] = _SCHEMA_ROLES
@@ -31,7 +32,6 @@ MAX_PASSWORD_LENGTH = 1024  # bounds the work one login attempt can cause
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # about 50 ms and 16 MiB per hash
 _SALT_BYTES, _KEY_BYTES = 16, 32
 _USERNAME_RE = re.compile(USERNAME_PATTERN)
-_COLUMNS = "username, role, scope, display_name, team, active"
 
 MESSAGES: dict[str, str] = {
     "username": "用户名须为 2-64 个小写字母、数字或 _ . - 字符。 / "
@@ -45,6 +45,7 @@ MESSAGES: dict[str, str] = {
     "{field} must be one line of at most {max} characters.",
     "duplicate": "用户名已存在。 / Username already exists.",
     "unknown": "用户不存在。 / No such user.",
+    "busy": "账号正被同时修改，请重试。 / The account is being changed elsewhere; try again.",
 }
 
 
@@ -101,10 +102,12 @@ def _b64(data: bytes) -> str:
 
 
 class UserStore:
-    """The `users` table. Raises ValueError with a bilingual message on bad input."""
+    """Accounts as `account:<username>` documents in the accounts store (never the
+    county's replicated documents: those reach tablets, password hashes must not).
+    Raises ValueError with a bilingual message on bad input."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
-        self.db = db
+    def __init__(self, store: Store) -> None:
+        self.store = store
         self._dummy_hash: str | None = None  # made on first need: ~50 ms
 
     def validate_new(
@@ -146,30 +149,34 @@ class UserStore:
     def create_many(
         self, specs: Sequence[dict], progress: Callable[[int], None] | None = None
     ) -> list[User]:
-        """Save several accounts in one transaction: all of them or, on any error, none.
+        """Save several accounts: all of them or, on any error, none.
 
         Each spec holds `create`'s arguments. Hashing is the slow part (about
         50 ms each); `progress(1)` is called after each hash.
         """
         for spec in specs:
             self.validate_new(**spec)
-        rows = []
+        if len({spec["username"] for spec in specs}) < len(specs):
+            raise ValueError(message("duplicate"))
+        docs = []
         for spec in specs:
-            rows.append(
-                (spec["username"], hash_password(spec["password"]), spec["role"], spec["scope"],
-                 spec.get("display_name"), spec.get("team"), time.time())
+            docs.append(
+                {"_id": account_id(spec["username"]), "type": "account",
+                 "username": spec["username"], "password_hash": hash_password(spec["password"]),
+                 "role": spec["role"], "scope": spec["scope"],
+                 "display_name": spec.get("display_name"), "team": spec.get("team"),
+                 "active": True, "created_at": time.time()}
             )  # fmt: skip
             if progress is not None:
                 progress(1)
-        try:
-            with self.db.write() as conn:
-                conn.executemany(
-                    "INSERT INTO users (username, password_hash, role, scope, display_name,"
-                    " team, active, created_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
-                    rows,
-                )
-        except sqlite3.IntegrityError:  # the same name twice, or a concurrent create
-            raise ValueError(message("duplicate")) from None
+        answers = self.store.bulk_docs(docs)
+        written = [
+            (doc["_id"], a["rev"]) for doc, a in zip(docs, answers, strict=True) if "rev" in a
+        ]
+        if len(written) < len(docs):  # a concurrent create took a name: undo the rest
+            for doc_id, rev in written:
+                self.store.put({"_id": doc_id, "_rev": rev, "_deleted": True})
+            raise ValueError(message("duplicate"))
         return [self._require(spec["username"]) for spec in specs]
 
     def get(self, username: str) -> User | None:
@@ -199,32 +206,49 @@ class UserStore:
     def set_password(self, username: str, password: str) -> None:
         """Replace the password; existing web sessions of the user stop working."""
         check_password_strength(password)
-        self._update(username, "password_hash = ?", hash_password(password))
+        self._update(username, password_hash=hash_password(password))
 
     def set_active(self, username: str, active: bool) -> None:
         """Allow or refuse the account's logins (inactive accounts keep their history)."""
-        self._update(username, "active = ?", int(active))
+        self._update(username, active=bool(active))
 
     def list_users(self) -> list[User]:
         """Every account, active or not, by username."""
-        with self.db.read() as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM users ORDER BY username").fetchall()
-        return [_user(row) for row in rows]
+        return [_user(doc) for doc in self.documents()]
 
-    def _update(self, username: str, assignment: str, value: object) -> None:
-        with self.db.write() as conn:
-            cursor = conn.execute(
-                f"UPDATE users SET {assignment} WHERE username = ?", (value, username)
-            )
-        if cursor.rowcount == 0:
-            raise ValueError(message("unknown"))
+    def documents(self) -> list[dict]:
+        """Every account document, password hash included (for a station's hub only)."""
+        rows = self.store.all_docs(
+            start_key=ACCOUNT_PREFIX, end_key=ACCOUNT_PREFIX + "\ufff0", include_docs=True
+        )
+        return [row["doc"] for row in rows if _is_account(row.get("doc"))]
+
+    @staticmethod
+    def account(doc: dict) -> User:
+        """The User an account document describes."""
+        return _user(doc)
+
+    def _update(self, username: str, **changes: object) -> None:
+        for _ in range(5):  # another process may change the account between read and write
+            try:
+                doc = self.store.get(account_id(username))
+            except NotFound:
+                raise ValueError(message("unknown")) from None
+            try:
+                self.store.put({**doc, **changes})
+                return
+            except Conflict:
+                continue
+        raise ValueError(message("busy"))
 
     def _row(self, username: str) -> tuple[User, str] | None:
-        with self.db.read() as conn:
-            row = conn.execute(
-                f"SELECT {_COLUMNS}, password_hash FROM users WHERE username = ?", (username,)
-            ).fetchone()
-        return None if row is None else (_user(row[:6]), row[6])
+        if not isinstance(username, str) or not _USERNAME_RE.fullmatch(username):
+            return None
+        try:
+            doc = self.store.get(account_id(username))
+        except NotFound:
+            return None
+        return (_user(doc), doc["password_hash"]) if _is_account(doc) else None
 
     def _require(self, username: str) -> User:
         user = self.get(username)
@@ -236,6 +260,17 @@ class UserStore:
         if self._dummy_hash is None:
             self._dummy_hash = hash_password(os.urandom(16).hex())
         return self._dummy_hash
+
+
+ACCOUNT_PREFIX = "account:"
+
+
+def account_id(username: str) -> str:
+    return ACCOUNT_PREFIX + username
+
+
+def _is_account(doc: object) -> bool:
+    return isinstance(doc, dict) and doc.get("type") == "account" and "password_hash" in doc
 
 
 def check_password_strength(password: str) -> None:
@@ -258,6 +293,8 @@ def _check_text(field: str, value: str | None, max_length: int) -> None:
         raise ValueError(message("text", field=field, max=max_length))
 
 
-def _user(row: Sequence) -> User:
-    username, role, scope, display_name, team, active = row
-    return User(username, role, scope, display_name, team, bool(active))
+def _user(doc: dict) -> User:
+    return User(
+        doc["username"], doc["role"], doc["scope"], doc.get("display_name"), doc.get("team"),
+        bool(doc.get("active")),
+    )  # fmt: skip

@@ -23,12 +23,15 @@ from sync.store import Store
 
 from ..accounts.users import UserStore
 from ..app import create_app, load_config
+from ..services import ACCOUNTS_FILE, LEDGER_FILE, STORE_FILE
 from .failures import at, safe_location
 
-GATEWAY_FILE, STORE_FILE = "gateway.sqlite", "county.sqlite"
+GATEWAY_FILE = "gateway.sqlite"
 # What create_app makes in a data directory (SQLite adds -wal and -shm beside its files).
 COUNTY_FILES = frozenset(
-    name + suffix for name in (GATEWAY_FILE, STORE_FILE) for suffix in ("", "-wal", "-shm")
+    name + suffix
+    for name in (GATEWAY_FILE, STORE_FILE, ACCOUNTS_FILE, LEDGER_FILE)
+    for suffix in ("", "-wal", "-shm")
 ) | {"secret_key"}
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,7 +48,7 @@ def data_dir_option(command: F) -> F:
 
 @dataclass
 class County:
-    users: UserStore  # login accounts, in the gateway's own file
+    users: UserStore  # login accounts, in the accounts store
     store: Store  # the county's documents
 
 
@@ -128,6 +131,6 @@ def _opened(config: dict[str, Any]) -> Iterator[County]:
     services = app.extensions["fieldsync"]
     try:
         with app.app_context():  # log_event writes through the app's logger
-            yield County(UserStore(services.db), services.store)
+            yield County(services.users, services.store)
     finally:
         services.close()

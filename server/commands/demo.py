@@ -113,7 +113,7 @@ def demo(
     try:
         if build:
             with app.app_context():
-                _enrol_demo_accounts(services().store, UserStore(services().db))
+                _enrol_demo_accounts(services().store, services().users)
             volunteer, lead = (account.username for account in DEMO_ACCOUNTS[:2])
             show_write_policy(app, volunteer, lead, DEMO_PASSWORD)
             directory.finish()

@@ -19,7 +19,10 @@ MARKER = "fieldsync-demo.json"
 PARTIAL = MARKER + ".partial"  # the marker being written
 # Every file the demo may create: the county (create_app), the two tablets of the
 # offline-conflict walk-through, and what SQLite keeps beside each database.
-DATABASES = ("county.sqlite", "gateway.sqlite", "tablet-1.sqlite", "tablet-2.sqlite")
+DATABASES = (
+    "county.sqlite", "accounts.sqlite", "ledger.sqlite", "gateway.sqlite",
+    "tablet-1.sqlite", "tablet-2.sqlite",
+)  # fmt: skip
 DEMO_FILES = tuple(name + suffix for name in DATABASES for suffix in ("", "-wal", "-shm")) + (
     "secret_key",
 )

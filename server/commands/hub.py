@@ -15,6 +15,7 @@ from sync.http_client import split_credentials
 from sync.open import open_store
 
 from ..app import create_app
+from ..hub.accounts import accounts_url
 from ..hub.upstream import Round, Upstream
 from ..logs import log_event
 from .county import create_county, data_dir_option, existing_county
@@ -53,14 +54,23 @@ def hub(
         )
     create_county(data_dir)  # the hub's own store, made on first use
     app = create_app(existing_county(data_dir))
-    store = app.extensions["fieldsync"].store
-    link = Upstream(store, lambda: open_store(url, username=username, password=password))
+    found = app.extensions["fieldsync"]
+    county_accounts = accounts_url(url)
+    link = Upstream(
+        found.store,
+        lambda: open_store(url, username=username, password=password),
+        accounts=(
+            found.accounts,
+            lambda: open_store(county_accounts, create=False, username=username, password=password),
+        ),
+    )
     stop = threading.Event()
 
     def reported(done: Round) -> None:
         with app.app_context():
             log_event("upstream", ok=done.ok, sent=done.sent, received=done.received,
-                      refused=len(done.refused), error=done.error)  # fmt: skip
+                      accounts=done.accounts, refused=len(done.refused),
+                      error=done.error)  # fmt: skip
 
     thread = threading.Thread(target=link.run, args=(stop, reported), daemon=True)
     thread.start()

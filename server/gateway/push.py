@@ -95,7 +95,7 @@ def save_pushed(docs: Iterable[object], new_edits: bool) -> list[dict]:
     finally:
         # Also when a write failed (the store went away): what was already written and
         # refused is recorded, in the write log and the quarantine, before the answer.
-        push.ledger.commit(services().db)
+        push.ledger.commit(services().ledger, services().db, services().ledger_index)
     # The index learns what was written once the answer is on its way: the replicator
     # goes on meanwhile, and any request that reads the index first waits for this.
     written_by = time.monotonic()  # a catch-up begun after this has what this push wrote
@@ -204,14 +204,20 @@ class _Push:
         if not refused:
             return
         limit = int(config["MAX_REFUSALS_PER_PUSH"])
-        db = services().db
+        ledger = services().ledger
         if len(refused) > limit:
-            summarise_flood(db, self.user, self.device, pushed, [d.reasons for d in refused], 413)
+            summarise_flood(
+                ledger, self.user, self.device, pushed, [d.reasons for d in refused], 413
+            )
             raise TooLarge(msg("push_too_many_refused", count=len(refused), limit=limit))
         hourly = int(config["REFUSALS_PER_HOUR"])
-        recent, retry_after = refused_recently(db, self.user, self.device, time.time())
+        recent, retry_after = refused_recently(
+            services().ledger_index, self.user, self.device, time.time()
+        )
         if recent + len(refused) > hourly:
-            summarise_flood(db, self.user, self.device, pushed, [d.reasons for d in refused], 429)
+            summarise_flood(
+                ledger, self.user, self.device, pushed, [d.reasons for d in refused], 429
+            )
             raise TooManyRefusals(
                 msg("push_refusal_budget", limit=hourly, minutes=-(-retry_after // 60)),
                 retry_after=retry_after,

@@ -10,8 +10,10 @@ same document deletes the notice.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,13 +22,14 @@ from datetime import UTC, datetime
 from schemas import msg
 from schemas.rejection_notice import notice_id
 from sync import revtree
-from sync.errors import BadRequest, NotFound, StoreError
+from sync.errors import BadRequest, Conflict, NotFound, StoreError
 from sync.sqlite_database import SqliteDatabase
 from sync.store import Store
 
 from ..accounts.users import User
 from ..logs import log_event
 from ..policy import in_scope
+from .ledger_index import QUARANTINE, REFUSED_PUSH, LedgerIndex, quarantine_id
 from .validation import Verdict
 
 HISTORY_REWRITTEN = (
@@ -76,26 +79,19 @@ class Ledger:
         """`rev`: the revision the store wrote, when it did (CouchDB makes its own ids)."""
         self.outcomes.append((pushed, outcome, rev or self.revision(pushed.doc)))
 
-    def commit(self, db: SqliteDatabase) -> None:
+    def commit(self, ledger: Store, db: SqliteDatabase, index: LedgerIndex) -> None:
         now = time.time()
+        if self.refused:
+            _keep_refused(ledger, [
+                {"_id": quarantine_id(str(p.doc.get("_id")), self.revision(p.doc)),
+                 "type": QUARANTINE, "doc_id": str(p.doc.get("_id")),
+                 "rev": self.revision(p.doc), "body": json.dumps(p.doc, ensure_ascii=False),
+                 "reasons": reasons, "pushed_by": p.user.username,
+                 "pusher_scope": p.user.scope, "device": p.device, "received_at": now}
+                for p, reasons in self.refused
+            ])  # fmt: skip
+            index.catch_up()
         with db.write() as conn:
-            # Once per (id, rev): a replayed push adds nothing to the quarantine.
-            conn.executemany(
-                "INSERT OR IGNORE INTO quarantine (doc_id, rev, body, reasons, username, device,"
-                " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        str(p.doc.get("_id")),
-                        self.revision(p.doc),
-                        json.dumps(p.doc, ensure_ascii=False),
-                        json.dumps(reasons, ensure_ascii=False),
-                        p.user.username,
-                        p.device,
-                        now,
-                    )
-                    for p, reasons in self.refused
-                ],
-            )
             rows = [
                 (str(p.doc.get("_id")), rev, p.user.username, p.device, outcome, now, p.existed)
                 for p, outcome, rev in self.outcomes
@@ -127,6 +123,18 @@ class Ledger:
             )
 
 
+def _keep_refused(ledger: Store, docs: list[dict]) -> None:
+    """Write quarantine documents; one already there (a replayed push, or another process
+    judging the same revision) is left as it is. A refused document too large for the
+    ledger is kept with its body cut, so its refusal is never lost."""
+    answers = ledger.bulk_docs(docs)
+    for doc, answer in zip(docs, answers, strict=True):
+        if "error" in answer and answer["error"] != "conflict":
+            cut = {**doc, "body": json.dumps({"_id": doc["doc_id"], "cut": len(doc["body"])})}
+            with contextlib.suppress(Conflict):
+                ledger.put(cut)
+
+
 class TooManyRefusals(StoreError):
     """A device past its refusals for the hour: the push is refused whole (429)."""
 
@@ -142,11 +150,12 @@ FLOOD_SAMPLE = 20  # document ids and distinct reasons kept in a flood's summary
 
 
 def refused_recently(
-    db: SqliteDatabase, user: User, device: str | None, now: float
+    index: LedgerIndex, user: User, device: str | None, now: float
 ) -> tuple[int, int]:
-    """(revisions of `user` on `device` quarantined in the last hour, seconds until the
-    oldest of them leaves the window)."""
-    with db.read() as conn:
+    """(revisions of `user` on `device` quarantined in the last hour, by any gateway
+    process, and seconds until the oldest of them leaves the window)."""
+    index.catch_up()
+    with index.db.read() as conn:
         count, oldest = conn.execute(
             "SELECT COUNT(*), MIN(received_at) FROM quarantine"
             " WHERE username = ? AND device IS ? AND received_at > ?",
@@ -156,7 +165,7 @@ def refused_recently(
 
 
 def summarise_flood(
-    db: SqliteDatabase,
+    ledger: Store,
     user: User,
     device: str | None,
     documents: int,
@@ -165,20 +174,12 @@ def summarise_flood(
 ) -> None:
     """Keep one summary of a push refused whole: who, how many, the commonest reasons."""
     reasons = Counter(reason for doc_reasons in refusals for reason in doc_reasons)
-    with db.write() as conn:
-        conn.execute(
-            "INSERT INTO refused_pushes (username, device, at, documents, refused, status,"
-            " reasons) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                user.username,
-                device,
-                time.time(),
-                documents,
-                len(refusals),
-                status,
-                json.dumps(reasons.most_common(FLOOD_SAMPLE), ensure_ascii=False),
-            ),
-        )
+    ledger.put(
+        {"_id": f"{REFUSED_PUSH}:{uuid.uuid4().hex}", "type": REFUSED_PUSH,
+         "pushed_by": user.username, "pusher_scope": user.scope, "device": device,
+         "at": time.time(), "documents": documents, "refused": len(refusals),
+         "status": status, "reasons": reasons.most_common(FLOOD_SAMPLE)}
+    )  # fmt: skip
     log_event(
         "push_refused_whole",
         user=user.username,

@@ -55,6 +55,8 @@ def visible(doc_id: str) -> IndexEntry:
 @login_required
 def _catch_up() -> None:
     g.arrived = time.monotonic()
+    if g.device:
+        services().devices.seen(g.device, current_user().username)
     # `_local` documents are the caller's own (local_docs.py), never looked up in the
     # index: a replicator's checkpoint, after every batch, need not wait for it. A push
     # catches up while the schemas judge it (save_pushed).

@@ -3,18 +3,19 @@ ways with it as the station lead (the station's records go up with their authors
 the county's decisions, notices and reference data come down for the station's scope,
 which the county's gateway decides from the lead's account).
 
-The hub's own rejection notices stay at the station (the county judges the records
-again and writes its own). One round is a push then a pull with
-`sync.replicator.replicate` (checkpointed: a round cut short resumes where it stopped,
-re-sending at most a batch). Between rounds the loop waits, never polls busily: a
-while after a good round, and after failures an exponential backoff with jitter (so
-twenty hubs back in coverage at once do not knock together). The wait is measured on
-the wall clock in short slices, so a laptop that slept through its wait syncs soon
-after it wakes instead of waiting the sleep again.
+The hub's own rejection notices stay at the station (the county judges the records again
+and writes its own). One round is a push then a pull with `sync.replicator.replicate`
+(checkpointed: a round cut short resumes where it stopped, re-sending at most a batch),
+then the station's accounts are mirrored. Between rounds the loop waits, never polls
+busily: a while after a good round, and after failures an exponential backoff with
+jitter (so twenty hubs back in coverage at once do not knock together). The wait is
+measured on the wall clock in short slices, so a laptop that slept through its wait
+syncs soon after it wakes instead of waiting the sleep again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -24,9 +25,11 @@ from dataclasses import dataclass, field
 import requests
 
 from schemas import SERVER_ONLY_TYPES
-from sync.errors import PeerUnavailable, StoreError
+from sync.errors import NotFound, PeerUnavailable, StoreError
 from sync.replicator import replicate
 from sync.store import Store
+
+from .accounts import mirror_accounts
 
 # What goes up: everything but the hub's own verdicts (its rejection notices, and their
 # withdrawals, which carry no type: hence the id), which the county writes for itself.
@@ -37,6 +40,7 @@ IDLE_SECONDS = 120.0  # between good rounds: the county's decisions come down th
 BACKOFF_BASE = 5.0
 BACKOFF_CAP = 600.0
 SLICE_SECONDS = 5.0  # the longest single wait: how soon a wake from sleep is noticed
+STATUS_ID = "_local/fieldsync-upstream"  # the last rounds, for the station page
 
 
 @dataclass
@@ -45,6 +49,8 @@ class Round:
 
     sent: int = 0
     received: int = 0
+    accounts: int = 0  # the station's accounts the hub added, changed or removed
+    started: float = 0.0  # wall-clock time the round began
     refused: list[dict] = field(default_factory=list)
     error: str | None = None
 
@@ -62,18 +68,22 @@ def backoff(failures: int, rng: random.Random) -> float:
 
 class Upstream:
     """The hub's store `local` and the county's (`county()` opens it: a CouchStore on the
-    county's /db with the lead's credentials)."""
+    county's /db with the lead's credentials); with `accounts` (the hub's accounts store
+    and a function opening the county's /accounts as the lead), the station's accounts
+    are mirrored too (server/hub/accounts.py)."""
 
     def __init__(
         self,
         local: Store,
         county: Callable[[], Store],
         *,
+        accounts: tuple[Store, Callable[[], Store]] | None = None,
         rng: random.Random | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.local = local
         self.county = county
+        self.accounts = accounts
         self.rng = rng or random.Random()
         self.wall_clock = wall_clock
         self.failures = 0
@@ -82,21 +92,45 @@ class Upstream:
 
     def run_once(self) -> Round:
         """A push, then a pull. Refused documents do not fail a round (the county keeps
-        them and sends notices); an unreachable county or a broken link does."""
-        done = Round()
+        them and sends notices); an unreachable county or a broken link does. What the
+        round did is kept in the hub's `_local/fieldsync-upstream` for the station page."""
+        done = Round(started=self.wall_clock())
         try:
             remote = self.county()
             pushed = replicate(self.local, remote, selector=STATION_WORK)
             done.sent, done.refused = pushed.docs_written, list(pushed.failures)
             pulled = replicate(remote, self.local)
             done.received = pulled.docs_written
+            if self.accounts is not None:
+                hub_accounts, county_accounts = self.accounts
+                done.accounts = mirror_accounts(county_accounts(), hub_accounts)
         except (StoreError, requests.RequestException, OSError) as error:
             done.error = _reason(error)
         self.failures = 0 if done.ok else self.failures + 1
         if done.ok:
             self.last_success = self.wall_clock()
         self.last = done
+        self._keep_status(done)
         return done
+
+    def _keep_status(self, done: Round) -> None:
+        try:
+            held = self.local.get_local(STATUS_ID)
+        except NotFound:
+            held = {}
+        status = {
+            **{k: v for k, v in held.items() if k != "_id"},
+            "_id": STATUS_ID,
+            "last_attempt": done.started,
+            "last_error": done.error,
+            "failures": self.failures,
+        }
+        if done.ok:
+            status.update(last_success=self.last_success, last_success_started=done.started,
+                          sent=done.sent, received=done.received, accounts=done.accounts,
+                          refused=len(done.refused))  # fmt: skip
+        with contextlib.suppress(StoreError):  # the status is a courtesy; the round stands
+            self.local.put_local(status)
 
     def next_wait(self) -> float:
         return IDLE_SECONDS if self.failures == 0 else backoff(self.failures, self.rng)

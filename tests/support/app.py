@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from server.accounts.users import User, UserStore
+from server.accounts.users import User
 from server.app import create_app
 
 PASSWORD = "correct horse 正确"  # what `create_user` gives everybody unless told otherwise
@@ -82,9 +82,7 @@ def make_user(
     **fields: str | None,
 ) -> User:
     """Create an account directly in the app's user store (a village volunteer by default)."""
-    return UserStore(app.extensions["fieldsync"].db).create(
-        username, password, role, scope, **fields
-    )
+    return app.extensions["fieldsync"].users.create(username, password, role, scope, **fields)
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from server.accounts.roster import user_document
-from server.accounts.users import UserStore
 from server.app import create_app
 from server.demo_county import DemoCounty, recorded_by
 from server.services import services
@@ -60,19 +59,13 @@ class County:
         (row,) = county_store(self).bulk_docs([doc])
         assert row.get("ok"), row
         with self.app.app_context():
-            UserStore(services().db).create(username, PASSWORD, role, scope)
+            services().users.create(username, PASSWORD, role, scope)
         return username
 
     def add_places(self, *villages: str) -> list[dict]:
         """The demo county's reference documents of `villages` written into the store: the
         county, their townships, the villages, their grids, teams and stations."""
-        wanted = {village[:6] for village in villages} | {village[:9] for village in villages}
-        docs = [
-            doc
-            for doc in DemoCounty(0).reference()
-            if doc["type"] in ("place", "team", "station")
-            and (doc["place"] in wanted or doc["place"][:12] in villages)
-        ]
+        docs = reference_docs(*villages)
         rows = county_store(self).bulk_docs(docs)
         assert all(row.get("ok") for row in rows), rows
         return docs
@@ -82,6 +75,18 @@ class County:
         session.headers["Authorization"] = basic_auth(username, PASSWORD)
         session.headers["X-Fieldsync-Device"] = f"tablet-{username}"
         return session
+
+
+def reference_docs(*villages: str) -> list[dict]:
+    """The demo county's place, team and station documents of `villages`: the county,
+    their townships, the villages, their grids, teams and stations."""
+    wanted = {village[:6] for village in villages} | {village[:9] for village in villages}
+    return [
+        doc
+        for doc in DemoCounty(0).reference()
+        if doc["type"] in ("place", "team", "station")
+        and (doc["place"] in wanted or doc["place"][:12] in villages)
+    ]
 
 
 @contextmanager

@@ -4,6 +4,7 @@
 // can (the gateway reads Content-Encoding: gzip); a failure is retried with backoff.
 
 import { RECORD_TYPES } from "./store.js";
+import { deviceId } from "./ids.js";
 
 // Records without photos go 50 at a time (about 10 KB gzipped: one batch is what a
 // dropped link loses, and fewer requests is fewer headers); while records with new photos
@@ -32,18 +33,20 @@ async function gzipped(text) {
   return new Response(stream).arrayBuffer();
 }
 
-/** fetch for PouchDB: same-origin cookies, and gzip for large POST bodies. */
+/** fetch for PouchDB: same-origin cookies, the tablet's device id (the server keeps it
+ * with what it refuses, and the station page shows each tablet's last sync), and gzip
+ * for large POST bodies. */
 export async function compressingFetch(url, options = {}) {
   const request = { ...options, credentials: "same-origin" };
+  request.headers = new Headers(request.headers);
+  request.headers.set("X-Fieldsync-Device", deviceId());
   if (
     typeof CompressionStream === "function" &&
     request.method === "POST" &&
     typeof request.body === "string" &&
     request.body.length >= COMPRESS_FROM
   ) {
-    const headers = new Headers(request.headers);
-    headers.set("Content-Encoding", "gzip");
-    request.headers = headers;
+    request.headers.set("Content-Encoding", "gzip");
     request.body = await gzipped(request.body);
   }
   return fetch(url, request);

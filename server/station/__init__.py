@@ -1,0 +1,2 @@
+"""The station page: what a station lead checks at the hub in the evening (page.py serves
+it, summary.py gathers it)."""
