@@ -10,13 +10,15 @@ directory holding anything else and no marker is refused.
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 from flask import Flask
+from waitress import create_server
 
 from schemas import DocumentInvalid, validate_document
 from sync import SqliteStore, Store
@@ -25,10 +27,12 @@ from ..accounts import roster
 from ..accounts.users import UserStore
 from ..app import create_app
 from ..demo_county import COUNTY, DemoCounty
+from ..hub.upstream import IDLE_SECONDS
 from ..services import services
-from .demo_dir import MARKER, DemoDir, State
+from .demo_dir import HUB_DIR, MARKER, DemoDir, State
 from .demo_tour import show_guarantees, show_write_policy
-from .serve import host_option, port_option, run_server
+from .hub import start_link
+from .serve import host_option, port_option, run_server, waitress_options
 
 BATCH = 500
 DEMO_PASSWORD = "demo-pass-2024"
@@ -153,7 +157,41 @@ def _serve_or_close(app: Flask, serve: bool, host: str, port: int) -> None:
         f"http://{DEMO_ACCOUNTS[0].username}:{DEMO_PASSWORD}@{host}:{port or 5984}/db "
         "tablet.sqlite"
     )
-    run_server(app, host, port, threads=8)
+    stop_hub = _start_demo_hub(app, host, port)
+    try:
+        run_server(app, host, port, threads=8)
+    finally:
+        stop_hub()
+
+
+def _start_demo_hub(county: Flask, host: str, port: int) -> Callable[[], None]:
+    """The demo's station hub: the village station's, in the demo directory's `hub/`,
+    served on the next port (plain HTTP: on 127.0.0.1 a browser treats it as secure),
+    linked with the demo county as its lead. Not with --port 0 (no port is known yet)."""
+    if port == 0:
+        click.echo("\n(--port 0: no demo station hub 不启动演示站点)")
+        return lambda: None
+    hub = create_app({"DATA_DIR": str(Path(county.config["DATA_DIR"]) / HUB_DIR)})
+    lead = DEMO_ACCOUNTS[1].username
+    stop_link = start_link(hub, f"http://127.0.0.1:{port}/db", lead, DEMO_PASSWORD)
+    server = create_server(hub, host=host, port=port + 1, ident="fieldsync-hub",
+                           **waitress_options(hub.config, 4))  # fmt: skip
+    thread = threading.Thread(target=server.run, name="demo-hub", daemon=True)
+    thread.start()
+    where = f"http://{host}:{port + 1}"
+    click.echo(
+        f"\nStation hub 站点服务 ({DEMO_ACCOUNTS[1].display_name}): station page 站点工作台 "
+        f"{where}/station/ as 登录 {lead} / {DEMO_PASSWORD}; tablets sync at the station "
+        f"平板在站点同步: {where}/app/ (the hub syncs with the county every "
+        f"{int(IDLE_SECONDS)} s 每两分钟与县级同步)"
+    )
+
+    def stop() -> None:
+        stop_link()
+        server.close()
+        hub.extensions["fieldsync"].close()
+
+    return stop
 
 
 def _build(county: DemoCounty, rounds: int, data_dir: Path) -> None:

@@ -23,8 +23,14 @@ DATABASES = (
     "county.sqlite", "accounts.sqlite", "ledger.sqlite", "gateway.sqlite",
     "tablet-1.sqlite", "tablet-2.sqlite",
 )  # fmt: skip
-DEMO_FILES = tuple(name + suffix for name in DATABASES for suffix in ("", "-wal", "-shm")) + (
-    "secret_key",
+HUB_DIR = "hub"  # the demo station hub's data directory, inside the demo's
+_SERVER_FILES = DATABASES[:4]
+DEMO_FILES = (
+    tuple(name + suffix for name in DATABASES for suffix in ("", "-wal", "-shm"))
+    + tuple(
+        f"{HUB_DIR}/{name}{suffix}" for name in _SERVER_FILES for suffix in ("", "-wal", "-shm")
+    )
+    + ("secret_key", f"{HUB_DIR}/secret_key")
 )
 
 
@@ -83,17 +89,20 @@ class DemoDir:
         self._write({**(self.settings() or {}), "complete": True})
 
     def remove(self) -> list[str]:
-        """Delete the files the marker lists (only plain names in this directory), then
-        the marker. Returns the names deleted."""
+        """Delete the files the marker lists (only names the demo makes), then the
+        marker. Returns the names deleted."""
         settings = self.settings() or {}
         deleted = []
         for name in settings.get("files", []):
-            if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
-                continue  # a hand-edited marker never reaches outside the directory
+            if name not in DEMO_FILES:
+                continue  # a hand-edited marker never reaches beyond the demo's own files
             path = self.path / name
             if path.is_file() or path.is_symlink():
                 path.unlink()
                 deleted.append(name)
+        hub = self.path / HUB_DIR
+        if hub.is_dir() and not any(hub.iterdir()):
+            hub.rmdir()
         self.marker.unlink(missing_ok=True)
         return deleted
 

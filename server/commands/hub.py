@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import click
+from flask import Flask
 
 from sync.http_client import split_credentials
 from sync.open import open_store
@@ -41,7 +43,27 @@ def hub(
     """Run a station hub: the tablets of the station sync with it over the LAN (HTTPS with
     --cert and --key), and it syncs with COUNTY_URL (the county's /db as the station
     lead, e.g. https://laoli@county.example/db) whenever the county is reachable.
-    运行站点服务：本站平板在局域网内与之同步，联网时它以站长身份与县级服务器双向同步。"""
+    运行站点服务：本站平板在局域网内与之同步，联网时它以站长身份与县级服务器双向同步。
+
+    \b
+    Setting a hub up from nothing 从零开始设置站点服务 (once, in coverage 在有网络时):
+    1. County IT issues the hub's certificate 县级信息员签发证书:
+       fieldsync admin ca issue-hub --dir CA --out hub-cert
+         --name hub.station.lan --ip 192.168.8.10
+       and installs CA/county-ca.crt on every tablet 并在每台平板上安装县级根证书
+       (docs/operations.md).
+    2. On the laptop 在站长笔记本上:
+       fieldsync hub https://LEAD@county.example/db --data-dir ~/fieldsync-hub
+         --host 0.0.0.0 --port 8443 --cert hub-cert/hub.crt --key hub-cert/hub.key
+       (the lead's password is asked 输入站长密码).
+    3. Wait for the first round with the county 等待首次同步 (the log's "upstream" line,
+       ok true): the station's accounts, places and people are on the hub now.
+    4. Tablets open 平板打开 https://hub.station.lan:8443/app/ and sign in with their
+       county accounts 用县里建的账号登录; the lead opens 站长打开
+       https://hub.station.lan:8443/station/.
+    Every evening, run the same command 之后每天运行同一命令: it syncs with the county
+    whenever it can, and the tablets sync with it with no internet.
+    """
     tls = tls_pair(cert, key)
     url, username, password = split_credentials(county_url)
     if not username:
@@ -54,16 +76,27 @@ def hub(
         )
     create_county(data_dir)  # the hub's own store, made on first use
     app = create_app(existing_county(data_dir))
+    stop = start_link(app, url, username, password)
+    try:
+        run_server(app, host, port, threads=8, tls=tls)
+    finally:
+        stop()
+
+
+def start_link(app: Flask, county_db: str, username: str, password: str) -> Callable[[], None]:
+    """Run the hub `app`'s link with the county (its /db at `county_db`, as the lead
+    `username`) in a thread of its own, each round logged; returns what stops it."""
     found = app.extensions["fieldsync"]
-    county_accounts = accounts_url(url)
+    county_accounts = accounts_url(county_db)
     link = Upstream(
         found.store,
-        lambda: open_store(url, username=username, password=password),
+        lambda: open_store(county_db, username=username, password=password),
         accounts=(
             found.accounts,
-            lambda: open_store(county_accounts, create=False, username=username, password=password),
+            lambda: open_store(county_accounts, create=False, username=username,
+                               password=password),
         ),
-    )
+    )  # fmt: skip
     stop = threading.Event()
 
     def reported(done: Round) -> None:
@@ -74,8 +107,9 @@ def hub(
 
     thread = threading.Thread(target=link.run, args=(stop, reported), daemon=True)
     thread.start()
-    try:
-        run_server(app, host, port, threads=8, tls=tls)
-    finally:
+
+    def stopped() -> None:
         stop.set()
         thread.join(timeout=30)
+
+    return stopped
