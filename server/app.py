@@ -37,6 +37,7 @@ DEFAULTS: dict[str, object] = {
     "MAX_REFUSALS_PER_PUSH": 100,  # refused documents one push may leave (413 beyond)
     "REFUSALS_PER_HOUR": 1_000,  # refused documents one device may leave an hour (429)
     "MAX_NOTICES_PER_USER": 200,  # live rejection notices a user's tablets get
+    "UPSTREAM_IDLE_SECONDS": 120,  # a hub's wait between good rounds with the county
     "TIMEZONE": "Asia/Shanghai",  # the station page's "today" and "this week"
 }
 

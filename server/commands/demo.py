@@ -27,7 +27,6 @@ from ..accounts import roster
 from ..accounts.users import UserStore
 from ..app import create_app
 from ..demo_county import COUNTY, DemoCounty
-from ..hub.upstream import IDLE_SECONDS
 from ..services import services
 from .demo_dir import HUB_DIR, MARKER, DemoDir, State
 from .demo_tour import show_guarantees, show_write_policy
@@ -183,7 +182,7 @@ def _start_demo_hub(county: Flask, host: str, port: int) -> Callable[[], None]:
         f"\nStation hub 站点服务 ({DEMO_ACCOUNTS[1].display_name}): station page 站点工作台 "
         f"{where}/station/ as 登录 {lead} / {DEMO_PASSWORD}; tablets sync at the station "
         f"平板在站点同步: {where}/app/ (the hub syncs with the county every "
-        f"{int(IDLE_SECONDS)} s 每两分钟与县级同步)"
+        f"{hub.config['UPSTREAM_IDLE_SECONDS']} s 与县级同步一次)"
     )
 
     def stop() -> None:

@@ -96,6 +96,7 @@ def start_link(app: Flask, county_db: str, username: str, password: str) -> Call
             lambda: open_store(county_accounts, create=False, username=username,
                                password=password),
         ),
+        idle_seconds=float(app.config["UPSTREAM_IDLE_SECONDS"]),
     )  # fmt: skip
     stop = threading.Event()
 

@@ -78,12 +78,14 @@ class Upstream:
         county: Callable[[], Store],
         *,
         accounts: tuple[Store, Callable[[], Store]] | None = None,
+        idle_seconds: float = IDLE_SECONDS,
         rng: random.Random | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.local = local
         self.county = county
         self.accounts = accounts
+        self.idle_seconds = idle_seconds
         self.rng = rng or random.Random()
         self.wall_clock = wall_clock
         self.failures = 0
@@ -133,7 +135,7 @@ class Upstream:
             self.local.put_local(status)
 
     def next_wait(self) -> float:
-        return IDLE_SECONDS if self.failures == 0 else backoff(self.failures, self.rng)
+        return self.idle_seconds if self.failures == 0 else backoff(self.failures, self.rng)
 
     def run(
         self, stop: threading.Event, on_round: Callable[[Round], None] = lambda r: None

@@ -14,8 +14,11 @@ from sync.http_client import RetryPolicy
 from sync.open import open_store
 
 
-def hub_link(county: County, hub: County, lead: str = "laoli") -> Upstream:
+def hub_link(county: County, hub: County, lead: str = "laoli", via: str | None = None) -> Upstream:
+    """The link as the lead; `via`: another base URL for the county (a fault proxy)."""
     url = county.db_url(lead)
+    if via is not None:
+        url = url.replace(county.url.removeprefix("http://"), via.removeprefix("http://"))
     retry = RetryPolicy(attempts=1)
     return Upstream(
         county_store(hub),
