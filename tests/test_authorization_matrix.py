@@ -11,7 +11,9 @@ The rules under test (server/gateway.py, server/arrival.py):
   document the caller may see; anything else is refused per document with `forbidden`,
   kept in the quarantine, and answered with a rejection notice in the caller's own place;
   no refusal names a place outside the caller's scope or repeats another user's data;
-- `_local` checkpoints are per user; anonymous and wrong-password callers get 401.
+- `_local` checkpoints are per user; anonymous and wrong-password callers get 401;
+- a hub's endpoints: only a station lead reads `/accounts/` (its station's people's
+  accounts, nobody else's) and the station page; no `/db/` endpoint serves an account.
 
 One county per backend is built for the whole module (users, the documents of two
 villages in different townships, county-level reference data, photos). Tests that write
@@ -864,3 +866,45 @@ def test_a_push_never_moves_or_settles_another_scopes_notice(world: World) -> No
         accepted, _ = push(world, session, "bulk_docs", ours)
     assert accepted.get("ok"), accepted
     assert world.store.get(nid) == theirs  # village A's success settles nothing of B's
+
+
+# -- a hub's endpoints: the station's accounts and the station page -------------------------------
+
+
+def station_people(world: World, lead_scope: str) -> list[str]:
+    """What a lead's hub should receive: the volunteers' and leads' accounts of the
+    station, computed from the county's accounts themselves."""
+    with world.county.app.app_context():
+        accounts = services().users.list_users()
+    return sorted(
+        f"account:{a.username}"
+        for a in accounts
+        if a.role in ("volunteer", "station_lead") and place_within(a.scope, lead_scope)
+    )
+
+
+@pytest.mark.parametrize("username", USERS)
+def test_only_a_leads_hub_reads_accounts_and_only_its_stations(world: World, username: str) -> None:
+    role, scope = USERS[username]
+    base = world.county.url
+    with world.session(username) as session:
+        listed = session.get(f"{base}/accounts/_all_docs?include_docs=true", timeout=30)
+        info = session.get(f"{base}/accounts/", timeout=30)
+        page = session.get(f"{base}/station/summary.json", timeout=30)
+        for name in USERS:  # no /db/ endpoint serves an account, to anybody
+            assert session.get(world.url(f"account:{name}"), timeout=30).status_code == 404
+    if role == "station_lead":
+        assert listed.status_code == 200 and info.status_code == 200
+        assert [row["id"] for row in listed.json()["rows"]] == station_people(world, scope)
+        assert page.status_code == 200 and page.json()["scope"] == scope
+    else:
+        assert (listed.status_code, info.status_code, page.status_code) == (403, 403, 403)
+        assert "password_hash" not in listed.text
+
+
+@pytest.mark.parametrize("caller", BAD_CALLERS)
+def test_callers_not_logged_in_reach_no_hub_endpoint(world: World, caller: str) -> None:
+    base = world.county.url
+    for path in ("/accounts/", "/accounts/_all_docs", "/station/summary.json"):
+        answer = requests.get(base + path, headers=BAD_CALLERS[caller], timeout=30)
+        assert answer.status_code == 401, (caller, path, answer.text)
