@@ -138,3 +138,31 @@ def test_nobody_reads_accounts_but_a_leads_hub(tmp_path: Path) -> None:
                 assert "password_hash" not in changes.text
         lead = county.session("laoli").get(f"{county.url}/accounts/_all_docs", timeout=30)
         assert [row["id"] for row in lead.json()["rows"]] == ["account:laoli", "account:xiaowang"]
+
+
+def test_two_stations_hubs_share_nothing_of_each_others_scope(tmp_path: Path) -> None:
+    people = [("laoli", "station_lead", VILLAGE), ("xiaowang", "volunteer", VILLAGE),
+              ("laozhang", "station_lead", OTHER_VILLAGE),
+              ("ahua", "volunteer", OTHER_VILLAGE)]  # fmt: skip
+    with (
+        county_and_hub(tmp_path, people, (VILLAGE, OTHER_VILLAGE)) as (county, hub_a),
+        live_county(tmp_path / "hub-b", None) as hub_b,
+    ):
+        links = {"a": hub_link(county, hub_a, "laoli"), "b": hub_link(county, hub_b, "laozhang")}
+        assert all(link.run_once().ok for link in links.values())
+        work = {"a": village_records(VILLAGE, 3, author="xiaowang"),
+                "b": village_records(OTHER_VILLAGE, 3, author="ahua")}  # fmt: skip
+        for key, hub, who in (("a", hub_a, "xiaowang"), ("b", hub_b, "ahua")):
+            tablet = SqliteStore(tmp_path / f"tablet-{key}.sqlite")
+            tablet.bulk_docs(work[key])
+            assert replicate(tablet, open_store(hub.db_url(who))).docs_written == len(work[key])
+        for _ in range(2):  # each forwards, then each hears what the other forwarded
+            assert all(link.run_once().ok for link in links.values())
+        on_county = county_store(county)
+        assert all(on_county.get(d["_id"])["_rev"] for d in work["a"] + work["b"])
+        for hub, own, other in ((hub_a, VILLAGE, OTHER_VILLAGE), (hub_b, OTHER_VILLAGE, VILLAGE)):
+            held = [row["doc"] for row in county_store(hub).all_docs(include_docs=True)]
+            assert not [d["_id"] for d in held if str(d.get("place", "")).startswith(other)]
+            assert any(str(d.get("place", "")).startswith(own) for d in held)
+            names = {u.username for u in hub.app.extensions["fieldsync"].users.list_users()}
+            assert names == ({"laoli", "xiaowang"} if own == VILLAGE else {"laozhang", "ahua"})
