@@ -6,6 +6,11 @@ the station's work to the county with each record's author."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import requests
@@ -21,6 +26,7 @@ from support.county import (
     village_records,
 )
 from support.hub import county_and_hub, hub_link
+from support.tablet import free_port
 
 from server.services import services
 from sync import SqliteStore
@@ -166,3 +172,51 @@ def test_two_stations_hubs_share_nothing_of_each_others_scope(tmp_path: Path) ->
             assert any(str(d.get("place", "")).startswith(own) for d in held)
             names = {u.username for u in hub.app.extensions["fieldsync"].users.list_users()}
             assert names == ({"laoli", "xiaowang"} if own == VILLAGE else {"laozhang", "ahua"})
+
+
+def test_the_demo_serves_the_villages_hub_beside_the_county(tmp_path: Path) -> None:
+    port = free_port()
+    while not port_is_free(port + 1):
+        port = free_port()
+    demo = tmp_path / "demo"
+    command = [str(Path(sys.executable).parent / "fieldsync"), "demo", "--data-dir", str(demo),
+               "--rounds", "1", "--port", str(port)]  # fmt: skip
+    env = {**os.environ, "FIELDSYNC_UPSTREAM_IDLE_SECONDS": "1"}
+    with (tmp_path / "demo.log").open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
+    hub = f"http://127.0.0.1:{port + 1}"
+    try:
+        session = requests.Session()
+
+        def lead_in() -> bool:
+            try:
+                form = {"name": "laoli", "password": "demo-pass-2024"}
+                return session.post(f"{hub}/station/sign-in", data=form, timeout=5).ok
+            except requests.ConnectionError:
+                return False
+
+        deadline = time.monotonic() + 90
+        while not lead_in():
+            assert time.monotonic() < deadline, (tmp_path / "demo.log").read_text()[-2000:]
+            time.sleep(0.2)
+        summary = session.get(f"{hub}/station/summary.json", timeout=30).json()
+        assert summary["scope"] == "422827100001" and summary["county"]["last_error"] is None
+        assert "user:xiaowang" in summary["names"]
+        assert requests.get(f"{hub}/app/", timeout=30).status_code == 200
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+    assert "Station hub 站点服务" in (tmp_path / "demo.log").read_text()
+    rebuilt = subprocess.run([*command[:-2], "--no-serve", "--rebuild"], capture_output=True,
+                             text=True, timeout=120)  # fmt: skip
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "hub/county.sqlite" in rebuilt.stdout and not (demo / "hub").exists()
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
