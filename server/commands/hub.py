@@ -5,6 +5,7 @@ whenever it is reachable (server/hub/upstream.py)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from ..hub.upstream import Round, Upstream
 from ..logs import log_event
 from .county import create_county, data_dir_option, existing_county
 from .serve import host_option, port_option, run_server, tls_options, tls_pair
+
+DEFAULT_HUB_DIR = Path("data/hub")
 
 
 @click.command()
@@ -61,6 +64,7 @@ def hub(
     4. Tablets open 平板打开 https://hub.station.lan:8443/app/ and sign in with their
        county accounts 用县里建的账号登录; the lead opens 站长打开
        https://hub.station.lan:8443/station/.
+    The hub's data lives in --data-dir (default: FIELDSYNC_DATA_DIR, else data/hub).
     Every evening, run the same command 之后每天运行同一命令: it syncs with the county
     whenever it can, and the tablets sync with it with no internet.
     """
@@ -74,6 +78,8 @@ def hub(
             if password_stdin
             else click.prompt("Lead's password 站长密码", hide_input=True)
         )
+    if data_dir is None and "FIELDSYNC_DATA_DIR" not in os.environ:
+        data_dir = DEFAULT_HUB_DIR  # never the county's own default directory
     create_county(data_dir)  # the hub's own store, made on first use
     app = create_app(existing_county(data_dir))
     stop = start_link(app, url, username, password)
