@@ -19,6 +19,7 @@ from sync.open import open_store
 
 from ..app import create_app
 from ..hub.accounts import accounts_url
+from ..hub.station_work import to_send
 from ..hub.upstream import Round, Upstream
 from ..logs import log_event
 from .county import create_county, data_dir_option, existing_county
@@ -103,6 +104,7 @@ def start_link(app: Flask, county_db: str, username: str, password: str) -> Call
                                password=password),
         ),
         idle_seconds=float(app.config["UPSTREAM_IDLE_SECONDS"]),
+        station_work=lambda: to_send(found),
     )  # fmt: skip
     stop = threading.Event()
 

@@ -79,6 +79,7 @@ class Upstream:
         *,
         accounts: tuple[Store, Callable[[], Store]] | None = None,
         idle_seconds: float = IDLE_SECONDS,
+        station_work: Callable[[], list[str]] | None = None,
         rng: random.Random | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -86,6 +87,7 @@ class Upstream:
         self.county = county
         self.accounts = accounts
         self.idle_seconds = idle_seconds
+        self.station_work = station_work  # the ids to push (station_work.py); None: all
         self.rng = rng or random.Random()
         self.wall_clock = wall_clock
         self.failures = 0
@@ -99,8 +101,10 @@ class Upstream:
         done = Round(started=self.wall_clock())
         try:
             remote = self.county()
-            pushed = replicate(self.local, remote, selector=STATION_WORK)
-            done.sent, done.refused = pushed.docs_written, list(pushed.failures)
+            ids = None if self.station_work is None else self.station_work()
+            if ids is None or ids:
+                pushed = replicate(self.local, remote, selector=STATION_WORK, doc_ids=ids)
+                done.sent, done.refused = pushed.docs_written, list(pushed.failures)
             pulled = replicate(remote, self.local)
             done.received = pulled.docs_written
             if self.accounts is not None:

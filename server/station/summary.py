@@ -23,6 +23,7 @@ from schemas import split_message
 from sync.errors import NotFound
 
 from ..accounts.users import User
+from ..hub.station_work import last_good_round_start, written_since
 from ..hub.upstream import STATUS_ID
 from ..policy import PERSONAL_TYPES, RECORD_TYPES, in_scope, reads_personal
 from ..services import Services
@@ -79,7 +80,7 @@ def gather(found: Services, lead: User, zone: str, now: datetime | None = None) 
         item["type"] = item["type"] or (records.get(item["doc_id"]) or {}).get("type")
     to_pass_on.sort(key=lambda item: str(item["at"]), reverse=True)
     county = _county_status(found)
-    unsent, unsent_count = _unsent(found, county.get("last_success_started"), records)
+    unsent, unsent_count = _unsent(found, records)
     people = {doc_id[5:] for doc_id in names}
     tablets = [
         {"device": seen.device, "person": f"user:{seen.username}", "at": _iso(seen.at, tz)}
@@ -121,14 +122,9 @@ def _county_status(found: Services) -> dict:
         return {}
 
 
-def _unsent(found: Services, since: float | None, records: dict) -> tuple[list[dict], int]:
+def _unsent(found: Services, records: dict) -> tuple[list[dict], int]:
     """Records accepted here since the last good round began, newest first."""
-    with found.db.read() as conn:
-        rows = conn.execute(
-            "SELECT doc_id, username, MAX(at) FROM write_log WHERE outcome = 'accepted'"
-            " AND at >= ? GROUP BY doc_id ORDER BY MAX(at) DESC",
-            (since or 0.0,),
-        ).fetchall()
+    rows = written_since(found, last_good_round_start(found))
     mine = [(doc_id, name, at) for doc_id, name, at in rows if doc_id in records]
     listed = [{"doc_id": doc_id, "type": records[doc_id]["type"],
                "person": records[doc_id].get("author"), "at": at}

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from server.hub.accounts import accounts_url
+from server.hub.station_work import to_send
 from server.hub.upstream import Upstream
 from support.county import VILLAGE, County, county_store, live_county
 from sync.http_client import RetryPolicy
@@ -23,6 +24,7 @@ def hub_link(county: County, hub: County, lead: str = "laoli", via: str | None =
     return Upstream(
         county_store(hub),
         lambda: open_store(url, retry=retry),
+        station_work=lambda: to_send(hub.app.extensions["fieldsync"]),
         accounts=(
             hub.app.extensions["fieldsync"].accounts,
             lambda: open_store(accounts_url(url), create=False, retry=retry),
