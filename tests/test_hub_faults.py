@@ -22,10 +22,11 @@ from support.fault_proxy import FaultPlan, FaultProxy
 from support.hub import county_and_hub, hub_link
 from support.tablet import free_port
 
+from server.hub.upstream import PUSH_BATCH
 from sync import SqliteStore
 from sync.http_client import RetryPolicy
 from sync.open import open_store
-from sync.replicator import DEFAULT_BATCH_SIZE, replicate
+from sync.replicator import replicate
 
 PEOPLE = [("laoli", "station_lead", VILLAGE), ("xiaowang", "volunteer", VILLAGE)]
 
@@ -83,7 +84,7 @@ def test_a_lan_dropping_again_and_again_loses_and_duplicates_nothing(tmp_path: P
             assert rounds[-1].ok and uplink.plan.injected > 0
         each_once_with_author(county, docs)
         failed = sum(1 for done in rounds if not done.ok)
-        assert sum(done.sent for done in rounds) - len(docs) <= DEFAULT_BATCH_SIZE * failed
+        assert sum(done.sent for done in rounds) - len(docs) <= PUSH_BATCH * failed
 
 
 def test_the_county_going_away_mid_forward_loses_and_duplicates_nothing(tmp_path: Path) -> None:
@@ -97,7 +98,7 @@ def test_the_county_going_away_mid_forward_loses_and_duplicates_nothing(tmp_path
         with live_county(tmp_path / "county", None, port=port) as county:
             assert hub_link(county, hub).run_once().ok
         replicate(tablet, open_store(hub.db_url("xiaowang")))
-        slow = FaultPlan(rate=1.0, kinds=["delay"], delay_ms=(800, 800), only_paths="_bulk_docs")
+        slow = FaultPlan(rate=1.0, kinds=["delay"], delay_ms=(200, 200), only_paths="_bulk_docs")
         with live_county(tmp_path / "county", None, port=port) as county, \
                 FaultProxy(upstream=county.url, plan=slow) as uplink:  # fmt: skip
             link = hub_link(county, hub, via=uplink.url)
@@ -112,14 +113,14 @@ def test_the_county_going_away_mid_forward_loses_and_duplicates_nothing(tmp_path
             assert 0 < landed < len(docs)
             done = hub_link(county, hub).run_once()
             assert done.ok, done.error
-            assert done.sent <= len(docs) - landed + DEFAULT_BATCH_SIZE
+            assert done.sent <= len(docs) - landed + PUSH_BATCH
             each_once_with_author(county, docs)
 
 
 def test_the_hub_killed_mid_forward_resumes_where_it_stopped(tmp_path: Path) -> None:
     tablet, docs = a_day(tmp_path, 500)
     with county_and_hub(tmp_path, PEOPLE) as (county, _unused):
-        slow = FaultPlan(rate=1.0, kinds=["delay"], delay_ms=(800, 800), only_paths="_bulk_docs")
+        slow = FaultPlan(rate=1.0, kinds=["delay"], delay_ms=(200, 200), only_paths="_bulk_docs")
         with FaultProxy(upstream=county.url, plan=slow) as uplink:
             hub_dir, port = tmp_path / "laptop", free_port()
             county_db = f"{uplink.url.replace('http://', 'http://laoli@')}/db"
@@ -173,4 +174,4 @@ def test_the_hub_killed_mid_forward_resumes_where_it_stopped(tmp_path: Path) -> 
             each_once_with_author(county, docs)
             rounds = [json.loads(line) for line in (tmp_path / "hub-2.log").read_text().splitlines()
                       if '"event":"upstream"' in line]  # fmt: skip
-            assert sum(done["sent"] for done in rounds) <= len(docs) - landed + DEFAULT_BATCH_SIZE
+            assert sum(done["sent"] for done in rounds) <= len(docs) - landed + PUSH_BATCH

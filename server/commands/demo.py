@@ -156,11 +156,7 @@ def _serve_or_close(app: Flask, serve: bool, host: str, port: int) -> None:
         f"http://{DEMO_ACCOUNTS[0].username}:{DEMO_PASSWORD}@{host}:{port or 5984}/db "
         "tablet.sqlite"
     )
-    stop_hub = _start_demo_hub(app, host, port)
-    try:
-        run_server(app, host, port, threads=8)
-    finally:
-        stop_hub()
+    run_server(app, host, port, threads=8, before_close=_start_demo_hub(app, host, port))
 
 
 def _start_demo_hub(county: Flask, host: str, port: int) -> Callable[[], None]:

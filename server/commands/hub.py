@@ -84,10 +84,7 @@ def hub(
     create_county(data_dir)  # the hub's own store, made on first use
     app = create_app(existing_county(data_dir))
     stop = start_link(app, url, username, password)
-    try:
-        run_server(app, host, port, threads=8, tls=tls)
-    finally:
-        stop()
+    run_server(app, host, port, threads=8, tls=tls, before_close=stop)
 
 
 def start_link(app: Flask, county_db: str, username: str, password: str) -> Callable[[], None]:

@@ -81,10 +81,16 @@ def serve(
 
 
 def run_server(
-    app: Flask, host: str, port: int, threads: int, tls: tuple[Path, Path] | None = None
+    app: Flask,
+    host: str,
+    port: int,
+    threads: int,
+    tls: tuple[Path, Path] | None = None,
+    before_close: Callable[[], None] = lambda: None,
 ) -> None:
     """Serve `app` under waitress (or, with `tls` = (cert, key), over HTTPS under cheroot:
-    server/tls/serving.py) until SIGTERM or Ctrl-C, then close its stores."""
+    server/tls/serving.py) until SIGTERM or Ctrl-C, then `before_close()` (what else
+    uses the app's stores stops), then close its stores."""
     # Waiting feeds get threads of their own besides the `threads` workers.
     options = waitress_options(app.config, threads)
     server: HttpsServer | WSGIServer
@@ -109,6 +115,7 @@ def run_server(
         server.run()  # returns on SIGTERM or Ctrl-C, once the worker threads stopped
     finally:
         server.close()
+        before_close()
         app.extensions["fieldsync"].close()
         with app.app_context():
             log_event("stopped", url=url)

@@ -40,6 +40,10 @@ IDLE_SECONDS = 120.0  # between good rounds: the county's decisions come down th
 BACKOFF_BASE = 5.0
 BACKOFF_CAP = 600.0
 SLICE_SECONDS = 5.0  # the longest single wait: how soon a wake from sleep is noticed
+# Documents per push request: a station's day carries photos (~200 KB each), and the
+# county refuses a body over its 16 MiB limit only after reading it whole (then the batch
+# is halved and sent again); 50 keeps a photo-heavy batch far below it.
+PUSH_BATCH = 50
 STATUS_ID = "_local/fieldsync-upstream"  # the last rounds, for the station page
 
 
@@ -103,7 +107,8 @@ class Upstream:
             remote = self.county()
             ids = None if self.station_work is None else self.station_work()
             if ids is None or ids:
-                pushed = replicate(self.local, remote, selector=STATION_WORK, doc_ids=ids)
+                pushed = replicate(self.local, remote, selector=STATION_WORK, doc_ids=ids,
+                                   batch_size=PUSH_BATCH)  # fmt: skip
                 done.sent, done.refused = pushed.docs_written, list(pushed.failures)
             pulled = replicate(remote, self.local)
             done.received = pulled.docs_written
