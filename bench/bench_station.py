@@ -105,7 +105,7 @@ import measure  # noqa: E402  (bench/measure.py, beside this script)
 import requests  # noqa: E402
 from waitress import create_server, wasyncore  # noqa: E402
 
-from server.accounts.roster import user_document  # noqa: E402
+from server.accounts.roster import enrol  # noqa: E402
 from server.app import create_app  # noqa: E402
 from server.demo_county import DemoCounty, Village, recorded_by, villages  # noqa: E402
 from server.gateway.feeds import waitress_options  # noqa: E402
@@ -435,15 +435,12 @@ class County:
         return self.app.extensions["fieldsync"].store
 
     def add_user(self, username: str, role: str, scope: str) -> None:
+        """A roster entry and account, as `fieldsync admin create-user` makes them."""
         village = scope[:12]
-        doc = user_document(
-            username, role, scope, username, team=f"team:{village}", station=f"station:{village}"
-        )
-        (row,) = self.store.bulk_docs([doc])
-        if not row.get("ok"):
-            raise RuntimeError(f"roster entry {username}: {row}")
         with self.app.app_context():
-            services().users.create(username, PASSWORD, role, scope)
+            enrol(self.store, services().users, username, PASSWORD, role, scope,
+                  display_name=username, team=f"team:{village}",
+                  station=f"station:{village}")  # fmt: skip
 
     def quarantined(self) -> int:
         with self.app.app_context(), services().db.read() as conn:

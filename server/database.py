@@ -21,7 +21,8 @@ from sync.errors import Conflict
 from sync.sqlite_database import SqliteDatabase
 from sync.store import Store
 
-from .gateway.ledger_index import QUARANTINE, REFUSED_PUSH, quarantine_id
+from .accounts.users import account_document
+from .gateway.ledger_index import checkpoint_id, quarantine_document, refused_push_document
 
 GATEWAY_MIGRATIONS: list[str] = [
     """
@@ -224,61 +225,43 @@ def carry_over(db: SqliteDatabase, accounts: Store, ledger: Store) -> None:
         ).fetchall()
     accounts.bulk_docs(
         [
-            {
-                "_id": f"account:{name}",
-                "type": "account",
-                "username": name,
-                "password_hash": hashed,
-                "role": role,
-                "scope": scope,
-                "display_name": shown,
-                "team": team,
-                "active": bool(active),
-                "created_at": created,
-            }
+            account_document(
+                name, hashed, role, scope, shown, team, active=bool(active), created_at=created
+            )
             for name, hashed, role, scope, shown, team, active, created in users
         ]  # fmt: skip
     )
     ledger.bulk_docs(
         [
-            {
-                "_id": quarantine_id(doc_id, rev),
-                "type": QUARANTINE,
-                "doc_id": doc_id,
-                "rev": rev,
-                "body": body,
-                "reasons": json.loads(reasons),
-                "pushed_by": name,
-                "pusher_scope": scope,
-                "device": device,
-                "received_at": at,
-            }
+            quarantine_document(doc_id, rev, body, json.loads(reasons), name, scope, device, at)
             for doc_id, rev, body, reasons, name, scope, device, at in quarantined
         ]
         + [
-            {
-                "_id": f"{REFUSED_PUSH}:legacy-{row_id}",
-                "type": REFUSED_PUSH,
-                "pushed_by": name,
-                "pusher_scope": scope,
-                "device": device,
-                "at": at,
-                "documents": documents,
-                "refused": refused,
-                "status": status,
-                "reasons": json.loads(reasons),
-            }
+            refused_push_document(
+                f"legacy-{row_id}",
+                name,
+                scope,
+                device,
+                at,
+                documents,
+                refused,
+                status,
+                json.loads(reasons),
+            )
             for row_id, name, scope, device, at, documents, refused, status, reasons in floods
         ]  # fmt: skip
     )  # conflicts (already carried over by another process) are left as they are
     for name, local_id, body in checkpoints:
         with contextlib.suppress(Conflict):
-            ledger.put_local({**json.loads(body), "_id": f"checkpoint:db:{name}:{local_id}"})
+            ledger.put_local({**json.loads(body), "_id": checkpoint_id("db", name, local_id)})
     with db.write() as conn:
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'carried_over'")
 
 
+GATEWAY_FILE = "gateway.sqlite"
+
+
 def open_gateway_database(data_dir: str | Path) -> SqliteDatabase:
-    path = Path(data_dir) / "gateway.sqlite"
+    path = Path(data_dir) / GATEWAY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteDatabase(str(path), GATEWAY_MIGRATIONS)

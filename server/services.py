@@ -18,6 +18,7 @@ index, the roster, the ledger index) and the write log.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,12 +29,18 @@ from sync.sqlite_database import SqliteDatabase
 from sync.store import Store
 
 from .accounts.users import UserStore
-from .database import carry_over, open_gateway_database
+from .database import GATEWAY_FILE, carry_over, open_gateway_database
 from .gateway.devices import DeviceLog
 from .gateway.ledger_index import LedgerIndex
 from .gateway.scope import ScopeIndex
 
 STORE_FILE, ACCOUNTS_FILE, LEDGER_FILE = "county.sqlite", "accounts.sqlite", "ledger.sqlite"
+SERVER_FILES = (STORE_FILE, ACCOUNTS_FILE, LEDGER_FILE, GATEWAY_FILE)  # in DATA_DIR
+
+
+def with_sqlite_companions(names: Iterable[str]) -> tuple[str, ...]:
+    """Each SQLite file name with the -wal and -shm files SQLite keeps beside it."""
+    return tuple(name + suffix for name in names for suffix in ("", "-wal", "-shm"))
 
 
 @dataclass

@@ -5,7 +5,6 @@ The server is `fieldsync serve --cert --key`'s: server/tls/serving.py under cher
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,37 +12,31 @@ from typing import Any
 import pytest
 from support.county import VILLAGE, County, county_store
 from support.tablet import Tablet, free_port
-from support.tls import HUB_NAME, launch_tablet, tablet_home
+from support.tls import HUB_NAME, https_server, launch_tablet, tablet_home
 
-from server.app import create_app
 from server.tls.authority import create_authority, issue_hub_certificate
-from server.tls.serving import HttpsServer
 
 pytestmark = pytest.mark.browser
 
 
 class HttpsCounty:
+    """The county served over HTTPS on a port of its own, stopped and started again."""
+
     def __init__(self, data_dir: Path, cert: Path, key: Path) -> None:
         self.data_dir, self.cert, self.key = data_dir, cert, key
         self.port = free_port()
         self.county: County | None = None
+        self._running: Any = None
 
     def start(self) -> County:
-        app = create_app(
-            {"DATA_DIR": str(self.data_dir), "TESTING": True, "SECRET_KEY": "test",
-             "LONGPOLL_SECONDS": 2, "FEED_SLOTS": 4, "SESSION_COOKIE_SECURE": True}
-        )  # fmt: skip
-        self.server = HttpsServer(app, "127.0.0.1", self.port, 4, self.cert, self.key)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        self.county = County(app, f"https://{HUB_NAME}:{self.port}")
+        self._running = https_server(self.data_dir, self.cert, self.key, self.port)
+        self.county = self._running.__enter__()
         return self.county
 
     def stop(self) -> None:
-        assert self.county is not None
-        self.server.close()
-        self.thread.join(timeout=10)
-        self.county.app.extensions["fieldsync"].close()
+        if self._running is not None:
+            self._running.__exit__(None, None, None)
+            self._running = None
 
 
 @pytest.fixture
@@ -57,8 +50,7 @@ def https_county(tmp_path: Path) -> Iterator[HttpsCounty]:
     try:
         yield running
     finally:
-        if running.server.server.ready:
-            running.stop()
+        running.stop()
 
 
 def test_an_enrolled_tablet_uses_the_app_over_https_and_offline(

@@ -22,9 +22,6 @@ again: the county accepts it and settles its notice.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,37 +36,16 @@ from support.county import (
 )
 from support.hub import hub_link
 from support.tablet import FieldCounty, Tablet, free_port
-from support.tls import HUB_NAME, launch_tablet, tablet_home
+from support.tls import HUB_NAME, https_server, launch_tablet, tablet_home
 
 from schemas.rejection_notice import notice_id
-from server.app import create_app
 from server.demo_county import DemoCounty, recorded_by
 from server.tls.authority import create_authority, issue_hub_certificate
-from server.tls.serving import HttpsServer
 
 pytestmark = pytest.mark.browser
 
 GRID = VILLAGE + "001"
 MOVED_TO = OTHER_VILLAGE + "001"  # 舍米湖村's first grid
-
-
-@contextmanager
-def https_hub(data_dir: Path, cert: Path, key: Path) -> Iterator[County]:
-    """A station hub as `fieldsync hub --cert --key` serves it: the county's app over the
-    hub's own data directory, under server/tls/serving.py, at https://hub.station.lan."""
-    app = create_app(
-        {"DATA_DIR": str(data_dir), "TESTING": True, "SECRET_KEY": "test",
-         "LONGPOLL_SECONDS": 2, "FEED_SLOTS": 4, "SESSION_COOKIE_SECURE": True}
-    )  # fmt: skip
-    server = HttpsServer(app, "127.0.0.1", 0, 4, cert, key)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield County(app, f"https://{HUB_NAME}:{server.effective_port}")
-    finally:
-        server.close()
-        thread.join(timeout=10)
-        app.extensions["fieldsync"].close()
 
 
 def by_author(county: County, username: str, doc_type: str) -> list[dict]:
@@ -94,7 +70,7 @@ def test_a_refusal_at_the_county_reaches_the_tablet_through_the_hub_and_is_corre
     county_server = FieldCounty(tmp_path / "county", free_port())
     county_server.start()
     try:
-        with https_hub(tmp_path / "hub", issued.cert, issued.key) as hub:
+        with https_server(tmp_path / "hub", issued.cert, issued.key) as hub:
             run_the_evening(browser, county_server, hub, tmp_path, artifacts)
     finally:
         county_server.stop()

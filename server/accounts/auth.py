@@ -53,12 +53,8 @@ class LoginLimiter:
     counts the same failures, and they never replicate."""
 
     def __init__(self, ledger: Store, max_failures: int, window: float, clock: Callable):
-        self.ledger, self.max_failures, self.window, self.clock = (
-            ledger,
-            max_failures,
-            window,
-            clock,
-        )
+        self.ledger, self.max_failures = ledger, max_failures
+        self.window, self.clock = window, clock
 
     def retry_after(self, key: str) -> int | None:
         """Seconds until `key` may try again, or None if it may try now."""

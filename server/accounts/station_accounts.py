@@ -17,7 +17,6 @@ from ..http_io import flag, int_arg, json_arg, reply
 from ..policy import may_read_account
 from ..services import services
 from .auth import current_user, roles_required
-from .users import ACCOUNT_PREFIX
 
 bp = Blueprint("station_accounts", __name__, url_prefix="/accounts")
 
@@ -65,8 +64,4 @@ def all_docs() -> Response:
 def _readable() -> list[dict]:
     caller = current_user()
     users = services().users
-    return [
-        doc
-        for doc in users.documents()
-        if doc["_id"].startswith(ACCOUNT_PREFIX) and may_read_account(caller, users.account(doc))
-    ]
+    return [doc for doc in users.documents() if may_read_account(caller, users.account(doc))]

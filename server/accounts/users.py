@@ -161,11 +161,9 @@ class UserStore:
         docs = []
         for spec in specs:
             docs.append(
-                {"_id": account_id(spec["username"]), "type": "account",
-                 "username": spec["username"], "password_hash": hash_password(spec["password"]),
-                 "role": spec["role"], "scope": spec["scope"],
-                 "display_name": spec.get("display_name"), "team": spec.get("team"),
-                 "active": True, "created_at": time.time()}
+                account_document(spec["username"], hash_password(spec["password"]), spec["role"],
+                                 spec["scope"], spec.get("display_name"), spec.get("team"),
+                                 active=True, created_at=time.time())
             )  # fmt: skip
             if progress is not None:
                 progress(1)
@@ -267,6 +265,17 @@ ACCOUNT_PREFIX = "account:"
 
 def account_id(username: str) -> str:
     return ACCOUNT_PREFIX + username
+
+
+def account_document(
+    username: str, password_hash: str, role: str, scope: str, display_name: str | None,
+    team: str | None, *, active: bool, created_at: float,
+) -> dict:  # fmt: skip
+    """An account as the accounts store keeps it."""
+    return {"_id": account_id(username), "type": "account", "username": username,
+            "password_hash": password_hash, "role": role, "scope": scope,
+            "display_name": display_name, "team": team, "active": active,
+            "created_at": created_at}  # fmt: skip
 
 
 def _is_account(doc: object) -> bool:

@@ -23,16 +23,12 @@ from sync.store import Store
 
 from ..accounts.users import UserStore
 from ..app import create_app, load_config
-from ..services import ACCOUNTS_FILE, LEDGER_FILE, STORE_FILE
+from ..database import GATEWAY_FILE
+from ..services import SERVER_FILES, STORE_FILE, with_sqlite_companions
 from .failures import at, safe_location
 
-GATEWAY_FILE = "gateway.sqlite"
-# What create_app makes in a data directory (SQLite adds -wal and -shm beside its files).
-COUNTY_FILES = frozenset(
-    name + suffix
-    for name in (GATEWAY_FILE, STORE_FILE, ACCOUNTS_FILE, LEDGER_FILE)
-    for suffix in ("", "-wal", "-shm")
-) | {"secret_key"}
+# What create_app makes in a data directory.
+COUNTY_FILES = frozenset(with_sqlite_companions(SERVER_FILES)) | {"secret_key"}
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -15,21 +15,18 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from ..database import GATEWAY_FILE
+from ..services import SERVER_FILES, STORE_FILE, with_sqlite_companions
+
 MARKER = "fieldsync-demo.json"
 PARTIAL = MARKER + ".partial"  # the marker being written
 # Every file the demo may create: the county (create_app), the two tablets of the
 # offline-conflict walk-through, and what SQLite keeps beside each database.
-DATABASES = (
-    "county.sqlite", "accounts.sqlite", "ledger.sqlite", "gateway.sqlite",
-    "tablet-1.sqlite", "tablet-2.sqlite",
-)  # fmt: skip
+DATABASES = (*SERVER_FILES, "tablet-1.sqlite", "tablet-2.sqlite")
 HUB_DIR = "hub"  # the demo station hub's data directory, inside the demo's
-_SERVER_FILES = DATABASES[:4]
 DEMO_FILES = (
-    tuple(name + suffix for name in DATABASES for suffix in ("", "-wal", "-shm"))
-    + tuple(
-        f"{HUB_DIR}/{name}{suffix}" for name in _SERVER_FILES for suffix in ("", "-wal", "-shm")
-    )
+    with_sqlite_companions(DATABASES)
+    + with_sqlite_companions(f"{HUB_DIR}/{name}" for name in SERVER_FILES)
     + ("secret_key", f"{HUB_DIR}/secret_key")
 )
 
@@ -58,7 +55,7 @@ class DemoDir:
         if settings is None:
             return State.FOREIGN
         complete = settings.get("complete") is True
-        databases = all((self.path / name).is_file() for name in DATABASES[:2])
+        databases = all((self.path / name).is_file() for name in (STORE_FILE, GATEWAY_FILE))
         return State.DEMO if complete and databases else State.UNFINISHED
 
     def settings(self) -> dict[str, Any] | None:

@@ -27,6 +27,32 @@ def quarantine_id(doc_id: str, rev: str) -> str:
     return f"{QUARANTINE}:{digest[:40]}"
 
 
+def checkpoint_id(area: str, username: str, local_id: str) -> str:
+    """The ledger's `_local` id of a user's checkpoint `local_id` in `area` ("db": the
+    user's /db/; usernames hold no ':')."""
+    return f"checkpoint:{area}:{username}:{local_id}"
+
+
+def quarantine_document(
+    doc_id: str, rev: str, body: str, reasons: list[str], pushed_by: str,
+    pusher_scope: str | None, device: str | None, received_at: float,
+) -> dict:  # fmt: skip
+    """The ledger's record of one refused revision (`body`: the document as JSON text)."""
+    return {"_id": quarantine_id(doc_id, rev), "type": QUARANTINE, "doc_id": doc_id,
+            "rev": rev, "body": body, "reasons": reasons, "pushed_by": pushed_by,
+            "pusher_scope": pusher_scope, "device": device, "received_at": received_at}  # fmt: skip
+
+
+def refused_push_document(
+    key: str, pushed_by: str, pusher_scope: str | None, device: str | None, at: float,
+    documents: int, refused: int, status: int, reasons: list,
+) -> dict:  # fmt: skip
+    """The ledger's summary of one push refused whole; `key` makes its id unique."""
+    return {"_id": f"{REFUSED_PUSH}:{key}", "type": REFUSED_PUSH, "pushed_by": pushed_by,
+            "pusher_scope": pusher_scope, "device": device, "at": at, "documents": documents,
+            "refused": refused, "status": status, "reasons": reasons}  # fmt: skip
+
+
 class LedgerIndex:
     def __init__(self, db: SqliteDatabase, ledger: Store) -> None:
         self.db, self.ledger = db, ledger
@@ -41,6 +67,8 @@ class LedgerIndex:
                 ).fetchone()
             feed = self.ledger.changes(since=json.loads(since), include_docs=True)
             rows = list(feed)
+            if not rows and json.dumps(feed.last_seq) == since:
+                return 0  # nothing new: no write transaction (staff lists, every refused push)
             with self.db.write() as conn:
                 for row in rows:
                     doc = row.get("doc") or {}

@@ -17,6 +17,7 @@ from sync.errors import Conflict, NotFound
 from ..accounts.auth import current_user
 from ..http_io import json_body, reply
 from ..services import services
+from .ledger_index import checkpoint_id
 
 
 def local_doc(local_id: str, area: str = "db") -> Response:
@@ -29,7 +30,7 @@ def local_doc(local_id: str, area: str = "db") -> Response:
 
 
 def _local_doc(local_id: str, area: str) -> Response:
-    stored_id = f"checkpoint:{area}:{current_user().username}:{local_id}"
+    stored_id = checkpoint_id(area, current_user().username, local_id)
     ledger = services().ledger
     if request.method == "GET":
         doc = ledger.get_local(stored_id)

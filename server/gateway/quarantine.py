@@ -29,7 +29,7 @@ from sync.store import Store
 from ..accounts.users import User
 from ..logs import log_event
 from ..policy import in_scope
-from .ledger_index import QUARANTINE, REFUSED_PUSH, LedgerIndex, quarantine_id
+from .ledger_index import LedgerIndex, quarantine_document, refused_push_document
 from .validation import Verdict
 
 HISTORY_REWRITTEN = (
@@ -83,11 +83,9 @@ class Ledger:
         now = time.time()
         if self.refused:
             _keep_refused(ledger, [
-                {"_id": quarantine_id(str(p.doc.get("_id")), self.revision(p.doc)),
-                 "type": QUARANTINE, "doc_id": str(p.doc.get("_id")),
-                 "rev": self.revision(p.doc), "body": json.dumps(p.doc, ensure_ascii=False),
-                 "reasons": reasons, "pushed_by": p.user.username,
-                 "pusher_scope": p.user.scope, "device": p.device, "received_at": now}
+                quarantine_document(str(p.doc.get("_id")), self.revision(p.doc),
+                                    json.dumps(p.doc, ensure_ascii=False), reasons,
+                                    p.user.username, p.user.scope, p.device, now)
                 for p, reasons in self.refused
             ])  # fmt: skip
             index.catch_up()
@@ -175,10 +173,9 @@ def summarise_flood(
     """Keep one summary of a push refused whole: who, how many, the commonest reasons."""
     reasons = Counter(reason for doc_reasons in refusals for reason in doc_reasons)
     ledger.put(
-        {"_id": f"{REFUSED_PUSH}:{uuid.uuid4().hex}", "type": REFUSED_PUSH,
-         "pushed_by": user.username, "pusher_scope": user.scope, "device": device,
-         "at": time.time(), "documents": documents, "refused": len(refusals),
-         "status": status, "reasons": reasons.most_common(FLOOD_SAMPLE)}
+        refused_push_document(uuid.uuid4().hex, user.username, user.scope, device, time.time(),
+                              documents, len(refusals), status,
+                              reasons.most_common(FLOOD_SAMPLE))
     )  # fmt: skip
     log_event(
         "push_refused_whole",

@@ -7,18 +7,12 @@ quarantined and noticed for nothing)."""
 
 from __future__ import annotations
 
-from sync.errors import NotFound
-
 from ..services import Services
-from .upstream import STATUS_ID
+from .upstream import read_status
 
 
-def last_good_round_start(found: Services) -> float:
-    """When the hub's last good round with the county began (0: never)."""
-    try:
-        status = found.store.get_local(STATUS_ID)
-    except NotFound:
-        return 0.0
+def last_good_round_start(status: dict) -> float:
+    """When the hub's last good round with the county began (0: never), from its status."""
     return float(status.get("last_success_started") or 0.0)
 
 
@@ -35,4 +29,5 @@ def written_since(found: Services, since: float) -> list[tuple[str, str, float]]
 
 def to_send(found: Services) -> list[str]:
     """The ids the next round pushes."""
-    return [doc_id for doc_id, _, _ in written_since(found, last_good_round_start(found))]
+    since = last_good_round_start(read_status(found.store))
+    return [doc_id for doc_id, _, _ in written_since(found, since)]

@@ -95,8 +95,6 @@ class Upstream:
         self.rng = rng or random.Random()
         self.wall_clock = wall_clock
         self.failures = 0
-        self.last: Round | None = None
-        self.last_success: float | None = None
 
     def run_once(self) -> Round:
         """A push, then a pull. Refused documents do not fail a round (the county keeps
@@ -118,26 +116,19 @@ class Upstream:
         except (StoreError, requests.RequestException, OSError) as error:
             done.error = _reason(error)
         self.failures = 0 if done.ok else self.failures + 1
-        if done.ok:
-            self.last_success = self.wall_clock()
-        self.last = done
         self._keep_status(done)
         return done
 
     def _keep_status(self, done: Round) -> None:
-        try:
-            held = self.local.get_local(STATUS_ID)
-        except NotFound:
-            held = {}
         status = {
-            **{k: v for k, v in held.items() if k != "_id"},
+            **read_status(self.local),
             "_id": STATUS_ID,
             "last_attempt": done.started,
             "last_error": done.error,
             "failures": self.failures,
         }
         if done.ok:
-            status.update(last_success=self.last_success, last_success_started=done.started,
+            status.update(last_success=self.wall_clock(), last_success_started=done.started,
                           sent=done.sent, received=done.received, accounts=done.accounts,
                           refused=len(done.refused))  # fmt: skip
         with contextlib.suppress(StoreError):  # the status is a courtesy; the round stands
@@ -161,6 +152,14 @@ class Upstream:
             if left <= 0:
                 return
             stop.wait(min(left, SLICE_SECONDS))
+
+
+def read_status(store: Store) -> dict:
+    """What the hub's last rounds did (`_keep_status`), `_rev` included; {} before any."""
+    try:
+        return {k: v for k, v in store.get_local(STATUS_ID).items() if k != "_id"}
+    except NotFound:
+        return {}
 
 
 def _reason(error: BaseException) -> str:

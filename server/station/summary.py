@@ -20,11 +20,10 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from schemas import split_message
-from sync.errors import NotFound
 
 from ..accounts.users import User
 from ..hub.station_work import last_good_round_start, written_since
-from ..hub.upstream import STATUS_ID
+from ..hub.upstream import read_status
 from ..policy import PERSONAL_TYPES, RECORD_TYPES, in_scope, reads_personal
 from ..services import Services
 
@@ -79,8 +78,8 @@ def gather(found: Services, lead: User, zone: str, now: datetime | None = None) 
     for item in to_pass_on:
         item["type"] = item["type"] or (records.get(item["doc_id"]) or {}).get("type")
     to_pass_on.sort(key=lambda item: str(item["at"]), reverse=True)
-    county = _county_status(found)
-    unsent, unsent_count = _unsent(found, records)
+    county = read_status(found.store)
+    unsent, unsent_count = _unsent(found, last_good_round_start(county), records)
     people = {doc_id[5:] for doc_id in names}
     tablets = [
         {"device": seen.device, "person": f"user:{seen.username}", "at": _iso(seen.at, tz)}
@@ -115,16 +114,9 @@ def _readable(found: Services, lead: User) -> list[dict]:
     ]
 
 
-def _county_status(found: Services) -> dict:
-    try:
-        return found.store.get_local(STATUS_ID)
-    except NotFound:
-        return {}
-
-
-def _unsent(found: Services, records: dict) -> tuple[list[dict], int]:
+def _unsent(found: Services, since: float, records: dict) -> tuple[list[dict], int]:
     """Records accepted here since the last good round began, newest first."""
-    rows = written_since(found, last_good_round_start(found))
+    rows = written_since(found, since)
     mine = [(doc_id, name, at) for doc_id, name, at in rows if doc_id in records]
     listed = [{"doc_id": doc_id, "type": records[doc_id]["type"],
                "person": records[doc_id].get("author"), "at": at}
